@@ -1,0 +1,123 @@
+"""Shared helpers for the Testinfra verifiers of every Molecule scenario.
+
+The instance is reached straight through Docker (`docker://cfps-<scenario>`),
+which is much faster than going through Ansible for each command. Playbook runs
+from a test (check mode, bad input) use the same connection.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
+INSTANCE = f"cfps-{SCENARIO}"
+SCENARIO_DIR = ROOT / "molecule" / SCENARIO
+PROBE_IMAGE = "cfps-probe:latest"
+
+
+@pytest.fixture(scope="module")
+def host():
+    return testinfra.get_host(f"docker://{INSTANCE}")
+
+
+def run_playbook(playbook, *args, extra_vars=None):
+    """Run a playbook against the instance; return the CompletedProcess."""
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        f"{INSTANCE},",
+        "-c",
+        "community.docker.docker",
+        str(playbook),
+        *args,
+    ]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FORCE_COLOR="0")
+    # Failures go to stderr: fold both streams so a test reads one output.
+    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+
+
+def recap(result):
+    """The PLAY RECAP counters for the instance, as a dict of ints."""
+    match = re.search(rf"^{re.escape(INSTANCE)}\s*:\s*(.*)$", result.stdout, re.M)
+    assert match, f"no play recap in output:\n{result.stdout[-3000:]}"
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def flat(text):
+    """Output with all white space folded, so wrapped messages still match."""
+    return " ".join(text.split())
+
+
+def assert_check_mode_clean():
+    """`--check --diff` of the scenario's converge on the converged instance changes nothing."""
+    result = run_playbook(SCENARIO_DIR / "converge.yml", "--check", "--diff")
+    counts = recap(result)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert counts["changed"] == 0, f"check mode reports changes:\n{result.stdout[-5000:]}"
+    assert counts["failed"] == 0
+
+
+def wait_for_boot(host, timeout=120):
+    """Wait until systemd in the instance reports running (or degraded)."""
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = host.run("systemctl is-system-running").stdout.strip()
+        if state in ("running", "degraded"):
+            return state
+        time.sleep(1)
+    raise AssertionError(f"instance did not finish booting: {state!r}")
+
+
+def reboot(host):
+    """Restart the instance container: a real reboot of its systemd."""
+    subprocess.run(["docker", "restart", "-t", "30", INSTANCE], check=True, capture_output=True)
+    return wait_for_boot(host)
+
+
+def ensure_probe_image(host):
+    """A tiny image (static busybox) inside the instance, for network probes."""
+    if host.run(f"docker image inspect {PROBE_IMAGE}").rc == 0:
+        return
+    host.run_expect([0], "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static")
+    host.run_expect(
+        [0],
+        "set -e; d=$(mktemp -d); mkdir -p $d/bin; cp /bin/busybox $d/bin/; "
+        "for a in sh nc wget sleep cat ls touch id true; do ln -s busybox $d/bin/$a; done; "
+        f"tar -C $d -c . | docker import - {PROBE_IMAGE}; rm -rf $d",
+    )
+
+
+def tcp_open_from_container(host, ip, port, timeout=3):
+    """True when a fresh container on the default bridge can connect to ip:port."""
+    cmd = f"docker run --rm {PROBE_IMAGE} nc -w {timeout} {ip} {port} </dev/null"
+    return host.run(cmd).rc == 0
+
+
+def tcp_open_from_host(host, ip, port, timeout=3):
+    cmd = f"timeout {timeout} bash -c 'exec 3<>/dev/tcp/{ip}/{port}'"
+    return host.run(cmd).rc == 0
+
+
+def probe_from_container(host, targets, timeout=3):
+    """Try every (ip, port) from one fresh container, in parallel.
+
+    Returns {(ip, port): True if the TCP connection opened}.
+    """
+    script = " ".join(
+        f"(nc -w {timeout} {ip} {port} </dev/null >/dev/null 2>&1"
+        f" && echo {ip}:{port}=open || echo {ip}:{port}=closed) &"
+        for ip, port in targets
+    )
+    out = host.check_output(f"docker run --rm {PROBE_IMAGE} sh -c '{script} wait'")
+    seen = dict(line.split("=") for line in out.split())
+    return {(ip, port): seen[f"{ip}:{port}"] == "open" for ip, port in targets}
