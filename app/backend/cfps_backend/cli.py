@@ -1,0 +1,203 @@
+"""`cfps-backend` command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+
+from . import audit, migrate
+from .config import ENV_VAR, ConfigError, Settings, config_path, load_settings
+from .i18n import message
+
+
+def _settings(args) -> Settings:
+    if args.config:
+        os.environ[ENV_VAR] = os.path.abspath(args.config)
+    return load_settings()
+
+
+def _service(settings: Settings):
+    from .service import Service
+
+    return Service(settings)
+
+
+def _require_migrated(settings: Settings) -> None:
+    if not migrate.is_up_to_date(settings.database_url):
+        raise ConfigError(
+            "database schema is not at the current revision "
+            f"(have {migrate.current_revision(settings.database_url)}, "
+            f"need {migrate.head_revision(settings.database_url)}): run `cfps-backend db upgrade`"
+        )
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    st = _settings(args)
+    _require_migrated(st)
+    os.environ[ENV_VAR] = os.path.abspath(st.path)
+    audit.setup_logging(st.log_level, st.access_log)
+    workers = 1 if st.dev_reload else (args.workers or st.workers)
+    kwargs = {}
+    if st.dev_reload:
+        kwargs["reload"] = True
+        kwargs["reload_dirs"] = [os.path.dirname(os.path.abspath(__file__))]
+    uvicorn.run(
+        "cfps_backend.asgi:app",
+        factory=True,
+        host=args.host or st.host,
+        port=args.port or st.port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=list(st.trusted_proxies),
+        log_config=None,
+        log_level=st.log_level.lower(),
+        access_log=st.access_log,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        **kwargs,
+    )
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    st = _settings(args)
+    before = migrate.current_revision(st.database_url)
+    migrate.upgrade(st.database_url)
+    after = migrate.current_revision(st.database_url)
+    print(f"database at revision {after} (was {before or 'empty'})")
+    return 0
+
+
+def cmd_check_config(args) -> int:
+    st = _settings(args)
+    print(f"config OK: {st.path}")
+    print(
+        f"  clients: {', '.join(st.clients)}; workers: {st.workers}; rate_limit: "
+        f"{st.rate_limit.limit}/{st.rate_limit.period}s; argon2id t={st.argon2.time_cost} "
+        f"m={st.argon2.memory_cost}KiB p={st.argon2.parallelism}"
+    )
+    try:
+        rev = migrate.current_revision(st.database_url)
+        head = migrate.head_revision(st.database_url)
+        print(f"  database: revision {rev or 'none'} (head {head})")
+    except Exception as exc:  # noqa: BLE001
+        print(f"  database: unreachable ({exc.__class__.__name__})")
+        return 1
+    return 0
+
+
+def cmd_invite_create(args) -> int:
+    st = _settings(args)
+    _require_migrated(st)
+    if args.uses < 1:
+        raise ConfigError("--uses must be >= 1")
+    if args.expires_days is not None and args.expires_days <= 0:
+        raise ConfigError("--expires-days must be > 0")
+    print(_service(st).create_invite(args.uses, args.expires_days, args.note or ""))
+    return 0
+
+
+def _fmt_ts(ts: int | None) -> str:
+    if ts is None:
+        return "never"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cmd_invite_list(args) -> int:
+    st = _settings(args)
+    _require_migrated(st)
+    print(f"{'id':>4}  {'code':<8}  {'uses':>9}  {'expires':<20}  note")
+    for inv in _service(st).list_invites():
+        print(f"{inv.id:>4}  {inv.prefix + '…':<8}  {inv.uses:>4}/{inv.max_uses:<4}  {_fmt_ts(inv.expires_at):<20}  {inv.note}")
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    st = _settings(args)
+    _require_migrated(st)
+    print(f"{'username':<16}  {'status':<8}  created")
+    for u in _service(st).list_users():
+        print(f"{u.username:<16}  {'disabled' if u.disabled else 'active':<8}  {_fmt_ts(u.created_at)}")
+    return 0
+
+
+def cmd_user_enable(args, disabled: bool) -> int:
+    st = _settings(args)
+    _require_migrated(st)
+    if not _service(st).set_disabled(args.name.lower(), disabled):
+        print(f"error: no user {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"user {args.name.lower()} {'disabled' if disabled else 'enabled'}")
+    return 0
+
+
+def cmd_user_reset(args) -> int:
+    st = _settings(args)
+    _require_migrated(st)
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("new password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    fail = _service(st).reset_password(args.name.lower(), password)
+    if fail:
+        print(f"error: {message(fail.error, 'en', **fail.params)}", file=sys.stderr)
+        return 1
+    print(f"password of {args.name.lower()} reset; its access tokens were revoked")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cfps-backend", description="CFPS Hub auth service")
+    p.add_argument("--config", help=f"config file (default: ${ENV_VAR} or {config_path()})")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP service (uvicorn)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="dbcmd", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("check-config", help="validate the config file").set_defaults(func=cmd_check_config)
+
+    inv = sub.add_parser("invite", help="invite codes").add_subparsers(dest="invcmd", required=True)
+    ic = inv.add_parser("create", help="create a code (printed once)")
+    ic.add_argument("--uses", type=int, default=1)
+    ic.add_argument("--expires-days", type=float, default=7.0)
+    ic.add_argument("--note", default="")
+    ic.set_defaults(func=cmd_invite_create)
+    inv.add_parser("list", help="list codes").set_defaults(func=cmd_invite_list)
+
+    us = sub.add_parser("user", help="accounts").add_subparsers(dest="usercmd", required=True)
+    us.add_parser("list").set_defaults(func=cmd_user_list)
+    d = us.add_parser("disable")
+    d.add_argument("name")
+    d.set_defaults(func=lambda a: cmd_user_enable(a, True))
+    e = us.add_parser("enable")
+    e.add_argument("name")
+    e.set_defaults(func=lambda a: cmd_user_enable(a, False))
+    r = us.add_parser("reset-password", help="read the new password from stdin")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_user_reset)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"cfps-backend: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

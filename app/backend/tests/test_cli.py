@@ -1,0 +1,109 @@
+"""CLI, migrations, configuration errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from conftest import PASSWORD, cli, fresh_username, get_token, register, write_config
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return write_config(tmp_path / "config.toml", tmp_path / "fresh.db")
+
+
+def test_migrations_fresh_and_again(cfg, tmp_path):
+    out = cli(cfg, "db", "upgrade").stdout
+    assert "revision 0001" in out and "was empty" in out
+    out = cli(cfg, "db", "upgrade").stdout  # already migrated: no-op
+    assert "revision 0001 (was 0001)" in out
+    con = sqlite3.connect(tmp_path / "fresh.db")
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        con.close()
+    assert {"users", "invite_codes", "auth_codes", "tokens", "rate_counters", "alembic_version"} <= tables
+
+
+def test_serve_refuses_unmigrated_db(cfg):
+    res = cli(cfg, "serve", "--port", "1", check=False)
+    assert res.returncode == 2
+    assert "cfps-backend db upgrade" in res.stderr
+
+
+def test_check_config_ok(cfg):
+    cli(cfg, "db", "upgrade")
+    out = cli(cfg, "check-config").stdout
+    assert "config OK" in out and "argon2id t=2 m=19456KiB p=1" in out
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ({"secret_key": None}, "secret_key"),
+        ({"secret_key": "short"}, "secret_key"),
+        ({"public_url": None}, "public_url"),
+        ({"rate_limit": "lots"}, "rate_limit"),
+        ({"code_ttl_seconds": 3600}, "code_ttl_seconds"),
+        ({"argon2_memory_cost": 1024}, "argon2_memory_cost"),
+        ({"password_min_length": 4}, "password_min_length"),
+        ({"trusted_proxies": ["not-an-ip"]}, "trusted_proxies"),
+        ({"workers": "two"}, "workers"),
+        ({"bogus_key": 1}, "bogus_key"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, override, key):
+    cfg = write_config(tmp_path / "c.toml", tmp_path / "x.db", **override)
+    if override.get("secret_key", "") is None or override.get("public_url", "") is None:
+        text = "\n".join(line for line in cfg.read_text().splitlines() if not line.startswith(f"{key} ="))
+        cfg.write_text(text)
+    res = cli(cfg, "check-config", check=False)
+    assert res.returncode == 2
+    assert f"'{key}'" in res.stderr, res.stderr
+
+
+def test_missing_clients_and_client_keys(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('secret_key = "' + "k" * 40 + '"\npublic_url = "https://h.example"\n')
+    res = cli(p, "check-config", check=False)
+    assert res.returncode == 2 and "'clients'" in res.stderr
+    p.write_text(p.read_text() + '[[clients]]\nclient_id = "a"\nredirect_uris = ["https://h.example/cb"]\n')
+    res = cli(p, "check-config", check=False)
+    assert "'clients[0].client_secret'" in res.stderr
+    res = cli(tmp_path / "missing.toml", "check-config", check=False)
+    assert res.returncode == 2 and "not found" in res.stderr
+
+
+def test_invite_and_user_commands(server, client):
+    out = cli(server.config, "invite", "create", "--uses", "3", "--expires-days", "2", "--note", "team-a").stdout
+    code = out.strip()
+    assert len(code) >= 22 and all(c.isalnum() or c in "-_" for c in code)  # 128 bits, URL-safe
+    listing = cli(server.config, "invite", "list").stdout
+    assert code[:4] in listing and "team-a" in listing and code not in listing
+
+    name = register(client, invite=code)
+    assert name in cli(server.config, "user", "list").stdout
+    assert cli(server.config, "user", "disable", "no_such_user", check=False).returncode == 1
+
+    tok = get_token(client, name)
+    res = cli(server.config, "user", "reset-password", name, stdin="password\n", check=False)
+    assert res.returncode == 1 and "common" in res.stderr
+    new_pw = "Another-Good-Pass-" + fresh_username()
+    cli(server.config, "user", "reset-password", name, stdin=new_pw + "\n")
+    assert client.get("/userinfo", headers={"Authorization": f"Bearer {tok}"}).status_code == 401
+    from conftest import authz_params, pkce_pair
+
+    _, ch = pkce_pair()
+    assert client.post("/login", data={"username": name, "password": PASSWORD, **authz_params(ch)}).status_code == 401
+    assert client.post("/login", data={"username": name, "password": new_pw, **authz_params(ch)}).status_code == 303
+
+
+def test_console_script_help():
+    res = subprocess.run([sys.executable, "-m", "cfps_backend", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    for sub in ("serve", "db", "invite", "user", "check-config"):
+        assert sub in res.stdout
