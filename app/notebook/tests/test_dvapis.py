@@ -1,0 +1,90 @@
+"""cfps_dvapis.sql() against real database engines.
+
+SQLite (a real engine, in a temp file) covers results, binding and laziness;
+a MySQL URL to a closed port covers the connection error, which must name the
+host and the port. The MariaDB path is proven end to end in molecule/hub.
+"""
+
+import socket
+import sqlite3
+
+import pandas as pd
+import pytest
+
+import cfps_dvapis
+from cfps_dvapis import DatabaseUnavailable, sql
+
+
+@pytest.fixture
+def sqlite_db(tmp_path, monkeypatch):
+    path = tmp_path / "cfps.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE person_2018 (pid INTEGER PRIMARY KEY, age INTEGER, name TEXT)")
+        conn.executemany(
+            "INSERT INTO person_2018 VALUES (?, ?, ?)", [(1, 30, "a"), (2, 65, "b"), (3, 70, "c'); DROP TABLE x;--")]
+        )
+    monkeypatch.setenv("CFPS_DB_URL", f"sqlite:///{path}")
+    return path
+
+
+def test_returns_a_dataframe(sqlite_db):
+    df = sql("SELECT pid, age FROM person_2018 ORDER BY pid")
+    assert isinstance(df, pd.DataFrame)
+    assert df["pid"].tolist() == [1, 2, 3]
+
+
+def test_named_parameters_are_bound(sqlite_db):
+    df = sql("SELECT pid FROM person_2018 WHERE age > :age ORDER BY pid", {"age": 60})
+    assert df["pid"].tolist() == [2, 3]
+
+
+def test_a_hostile_value_stays_a_value(sqlite_db):
+    df = sql("SELECT pid FROM person_2018 WHERE name = :n", {"n": "c'); DROP TABLE x;--"})
+    assert df["pid"].tolist() == [3]
+    assert sql("SELECT COUNT(*) AS n FROM person_2018")["n"][0] == 3
+
+
+def test_positional_parameters(sqlite_db):
+    df = sql("SELECT pid FROM person_2018 WHERE age BETWEEN :p0 AND :p1", [60, 66])
+    assert df["pid"].tolist() == [2]
+
+
+def test_index_col(sqlite_db):
+    df = sql("SELECT pid, age FROM person_2018", index_col="pid")
+    assert df.index.name == "pid" and df.loc[2, "age"] == 65
+
+
+def test_empty_query_is_refused(sqlite_db):
+    with pytest.raises(ValueError, match="non-empty"):
+        sql("  ")
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_import_and_engine_need_no_database(monkeypatch):
+    # A kernel must start while the database is down: nothing connects before sql().
+    port = closed_port()
+    for key, value in {
+        "CFPS_DB_HOST": "127.0.0.1",
+        "CFPS_DB_PORT": str(port),
+        "CFPS_DB_USER": "u",
+        "CFPS_DB_PASSWORD": "p",
+        "CFPS_DB_NAME": "cfps",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CFPS_DB_URL", raising=False)
+    eng = cfps_dvapis.engine()
+    assert eng.url.host == "127.0.0.1" and eng.url.port == port
+    with pytest.raises(DatabaseUnavailable, match=rf"127\.0\.0\.1:{port}"):
+        sql("SELECT 1")
+
+
+def test_missing_settings_are_named(monkeypatch):
+    for key in ("CFPS_DB_URL", "CFPS_DB_HOST", "CFPS_DB_USER", "CFPS_DB_NAME"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(DatabaseUnavailable, match="CFPS_DB_HOST, CFPS_DB_USER, CFPS_DB_NAME"):
+        sql("SELECT 1")

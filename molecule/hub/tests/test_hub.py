@@ -1,0 +1,178 @@
+"""Verify the hub role: a real spawn through the hub API, inside the instance.
+
+A service token (hub_api_services in vars.yml) drives the REST API through the
+proxy on 127.0.0.1:8000, as an operator's script would.
+"""
+
+import json
+import shlex
+
+import pytest
+
+from conftest import ROOT, assert_check_mode_clean, flat, recap, run_playbook
+
+TOKEN = "cfps-test-api-token-0123456789abcdef0123456789"
+API = "http://127.0.0.1:8000/jupyter/hub/api"
+USER = "alice_01"
+
+
+def api(host, method, path, body=None, expect=(200, 201, 202, 204)):
+    data = f"-d {shlex.quote(json.dumps(body))}" if body is not None else ""
+    out = host.check_output(
+        f"curl -sS -X {method} -H 'Authorization: token {TOKEN}' -H 'Content-Type: application/json' "
+        f"-w '\\n%{{http_code}}' {data} {API}{path}"
+    )
+    text, _, status = out.rpartition("\n")
+    assert int(status) in expect, f"{method} {path}: {status} {text}"
+    return json.loads(text) if text.strip() else None
+
+
+def container_name(host):
+    return host.check_output(
+        f"docker ps --filter label=org.jupyter.service=jupyterhub --format '{{{{.Names}}}}' | grep {USER}"
+    )
+
+
+@pytest.fixture(scope="module")
+def server(host):
+    """A running server for USER, started through the hub API."""
+    api(host, "POST", f"/users/{USER}", expect=(201, 409))
+    api(host, "POST", f"/users/{USER}/server", expect=(201, 202, 400))
+    host.run_expect(
+        [0],
+        "for i in $(seq 1 300); do "
+        f"curl -s -H 'Authorization: token {TOKEN}' {API}/users/{USER} | grep -q '\"ready\": *true'"
+        " && exit 0; sleep 1; done; exit 1",
+    )
+    return container_name(host)
+
+
+def pyexec(host, name, code):
+    return host.run(f"docker exec {name} python3 -c {shlex.quote(code)}")
+
+
+def test_units_active_and_enabled(host):
+    for unit in ("jupyterhub", "jupyterhub-proxy"):
+        svc = host.service(unit)
+        assert svc.is_running and svc.is_enabled, unit
+
+
+def test_listeners(host):
+    listening = host.check_output("ss -ltnH")
+    assert "172.17.0.1:8081" in listening
+    assert "127.0.0.1:8000" in listening and "127.0.0.1:8001" in listening
+    assert "0.0.0.0:8081" not in listening and "0.0.0.0:8000" not in listening
+
+
+def test_state_and_config_modes(host):
+    for path in ("/var/lib/jupyterhub/jupyterhub_cookie_secret", "/var/lib/jupyterhub/jupyterhub.sqlite"):
+        f = host.file(path)
+        assert f.exists and f.mode == 0o600 and f.user == "jupyterhub", path
+    assert host.file("/var/lib/jupyterhub").mode == 0o700
+    for path in ("/etc/jupyterhub/jupyterhub_config.py", "/etc/jupyterhub/proxy.env"):
+        f = host.file(path)
+        assert f.mode == 0o640 and f.user == "root" and f.group == "jupyterhub", path
+
+
+def test_mounts_and_limits(host, server):
+    info = json.loads(host.check_output(f"docker inspect {server}"))[0]
+    mounts = {m["Destination"]: m for m in info["Mounts"]}
+    assert mounts["/home/jovyan"]["Name"].startswith("jupyterhub-user-alice")
+    assert mounts["/home/jovyan"]["RW"] is True
+    assert mounts["/home/jovyan/data"]["Name"] == "cfps-common-data" and mounts["/home/jovyan/data"]["RW"] is False
+    assert mounts["/home/jovyan/team-shared"]["Name"] == "cfps-team-shared" and mounts["/home/jovyan/team-shared"]["RW"]
+    assert info["HostConfig"]["Memory"] == 1024**3
+    assert info["HostConfig"]["MemorySwap"] == 1024**3
+    assert info["Config"]["User"] in ("1000:100", "1000")
+    # Writes: data is read-only, the team folder and the home are writable.
+    assert host.run(f"docker exec {server} touch /home/jovyan/data/x").rc != 0
+    host.run_expect([0], f"docker exec {server} touch /home/jovyan/team-shared/from-{USER} /home/jovyan/mine")
+    assert host.file(f"/srv/cfps/team-shared/from-{USER}").uid == 1000
+
+
+def test_examples_copied_on_first_start(host, server):
+    out = host.check_output(f"docker exec {server} ls /home/jovyan/examples")
+    assert "welcome.ipynb" in out and "database-tutorial.ipynb" in out
+
+
+def test_sql_helper_answers(host, server):
+    result = pyexec(host, server, "from cfps_dvapis import sql; print(int(sql('SELECT 1 AS one').one[0]))")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "1"
+    result = pyexec(
+        host, server, "from cfps_dvapis import sql; print(int(sql('SELECT COUNT(*) AS n FROM person_2018').n[0]))"
+    )
+    assert result.rc == 0, result.stderr
+    assert int(result.stdout) > 0
+
+
+def test_preload_in_a_real_kernel(host, server):
+    # Execute a notebook in the image's kernel: sql, pd and np are there without imports.
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": "print(type(sql).__name__, pd.__name__, np.__name__, plt.__name__)",
+            }
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    host.run_expect(
+        [0], f"docker exec {server} sh -c {shlex.quote('cat > /tmp/preload.ipynb')} <<'EOF'\n{json.dumps(nb)}\nEOF"
+    )
+    out = host.check_output(
+        f"docker exec {server} jupyter nbconvert --to notebook --execute --stdout /tmp/preload.ipynb"
+    )
+    assert "function pandas numpy matplotlib.pyplot" in out
+
+
+def test_auth_service_port_unreachable_from_the_notebook(host, server):
+    if host.run("systemctl is-active --quiet cfps-probe-8100").rc != 0:
+        host.run("systemctl reset-failed cfps-probe-8100")
+        host.run_expect([0], "systemd-run --unit cfps-probe-8100 python3 -m http.server 8100 --bind 0.0.0.0")
+    host.run_expect([0], "timeout 10 bash -c 'until exec 3<>/dev/tcp/172.17.0.1/8100; do sleep 0.2; done'")
+    probe = (
+        "import socket,sys; s=socket.socket(); s.settimeout(3); "
+        "sys.exit(s.connect_ex(('172.17.0.1', int(sys.argv[1]))))"
+    )
+    assert host.run(f"docker exec {server} python3 -c {shlex.quote(probe)} 8100").rc != 0
+    assert host.run(f"docker exec {server} python3 -c {shlex.quote(probe)} 8081").rc == 0
+
+
+def test_server_survives_a_hub_restart(host, server):
+    cid = host.check_output(f"docker inspect -f '{{{{.Id}}}}' {server}")
+    host.run_expect([0], "systemctl restart jupyterhub")
+    host.run_expect(
+        [0],
+        "for i in $(seq 1 60); do curl -sf http://127.0.0.1:8000/jupyter/hub/health && exit 0; sleep 1; done; exit 1",
+    )
+    assert host.check_output(f"docker inspect -f '{{{{.Id}}}} {{{{.State.Running}}}}' {server}") == f"{cid} true"
+    status = host.check_output(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Authorization: token {TOKEN}' "
+        f"http://127.0.0.1:8000/jupyter/user/{USER}/api/status"
+    )
+    assert status == "200"
+
+
+def test_check_mode_reports_no_changes():
+    assert_check_mode_clean()
+
+
+def test_second_converge_builds_nothing(host):
+    before = host.check_output("docker images --no-trunc -q cfps-hub/notebook | sort")
+    result = run_playbook(ROOT / "molecule/hub/converge.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert recap(result)["changed"] == 0
+    assert host.check_output("docker images --no-trunc -q cfps-hub/notebook | sort") == before
+
+
+def test_bad_memory_limit_is_refused(host):
+    result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars={"hub_mem_limit": "lots"})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "hub_mem_limit must be a size such as 2G or 512M (got lots)" in flat(result.stdout)
