@@ -1,0 +1,268 @@
+"""Verify the mysql_grants role from inside a notebook-like container.
+
+The probe image holds nothing but the instance's own `mariadb` client and the
+shared libraries it links (copied from the instance, so no download): a fresh
+container on docker0 connects to 172.17.0.1:3306 exactly as a notebook does.
+"""
+
+import re
+import shlex
+import socket
+
+import pytest
+import yaml
+
+from conftest import SCENARIO_DIR, assert_check_mode_clean, flat, reboot, recap, run_playbook
+
+BRIDGE = "172.17.0.1"
+CONVERGE = SCENARIO_DIR / "converge.yml"
+# The test password and the account of converge.yml.
+PASSWORD = yaml.safe_load(CONVERGE.read_text())[0]["roles"][-1]["vars"]["mysql_grants_password"]
+USER = "jupyterhub"
+ACCOUNT = "'jupyterhub'@'172.17.0.%'"
+DATABASE = "cfps"
+# The fixed size of the synthetic sample (roles/mysql_grants/README.md).
+PERSONS = 1000
+FAMILIES = 400
+MYSQL_PROBE_IMAGE = "cfps-mysql-probe:latest"
+
+
+def ensure_mysql_probe_image(host):
+    """An image with only the instance's mariadb client and its libraries."""
+    if host.run(f"docker image inspect {MYSQL_PROBE_IMAGE}").rc == 0:
+        return
+    host.run_expect(
+        [0],
+        "set -e; d=$(mktemp -d); bin=$(readlink -f /usr/bin/mariadb); "
+        "for f in $bin $(ldd $bin | grep -o '/[^ ]*'); do cp --parents -L $f $d; done; "
+        "mkdir -p $d/usr/bin $d/tmp; [ -e $d/usr/bin/mariadb ] || cp $bin $d/usr/bin/mariadb; "
+        f"tar -C $d -c . | docker import - {MYSQL_PROBE_IMAGE}; rm -rf $d",
+    )
+
+
+def sql_from_container(host, statement, auth=PASSWORD):
+    """Run one statement as the read-only account from a fresh container on docker0."""
+    ensure_mysql_probe_image(host)
+    return host.run(
+        f"docker run --rm -e MYSQL_PWD={shlex.quote(auth)} {MYSQL_PROBE_IMAGE} "
+        f"/usr/bin/mariadb --connect-timeout=5 --default-character-set=utf8mb4 -h {BRIDGE} -u {USER} -D {DATABASE} "
+        "--batch --skip-column-names "
+        f"-e {shlex.quote(statement)}"
+    )
+
+
+def select(host, statement):
+    result = sql_from_container(host, statement)
+    assert result.rc == 0, result.stderr
+    # The sample's labels hold an em dash; the instance has no UTF-8 locale.
+    return result.stdout_bytes.decode("utf-8").strip()
+
+
+def error_code(result):
+    match = re.search(r"ERROR (\d+)", result.stderr_bytes.decode("utf-8", "replace"))
+    assert result.rc != 0 and match, f"expected an error, got rc={result.rc}: {result.stdout} {result.stderr}"
+    return int(match.group(1))
+
+
+def as_root(host, statement):
+    """The administrator on the instance, through the unix socket."""
+    return host.check_output(f"mariadb --batch --skip-column-names -e {shlex.quote(statement)}")
+
+
+def grants(host):
+    """The account's privileges, without the password hash."""
+    lines = as_root(host, f"SHOW GRANTS FOR {ACCOUNT}").splitlines()
+    return sorted(line.split(" IDENTIFIED BY")[0] for line in lines)
+
+
+EXACTLY_SELECT = sorted(
+    [
+        "GRANT USAGE ON *.* TO `jupyterhub`@`172.17.0.%`",
+        "GRANT SELECT ON `cfps`.* TO `jupyterhub`@`172.17.0.%`",
+    ]
+)
+
+
+def listeners(host):
+    out = host.check_output("ss -Htln 'sport = :3306'")
+    return sorted(line.split()[3] for line in out.splitlines())
+
+
+def instance_ip(host):
+    return host.check_output("ip -4 -o addr show dev eth0").split()[3].split("/")[0]
+
+
+def tcp_open(ip, port):
+    try:
+        with socket.create_connection((ip, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def test_server_listens_on_bridge_and_loopback_only(host):
+    assert host.service("mariadb").is_running and host.service("mariadb").is_enabled
+    assert listeners(host) == ["127.0.0.1:3306", f"{BRIDGE}:3306"]
+    conf = host.file("/etc/mysql/mariadb.conf.d/60-cfps-hub.cnf")
+    assert conf.mode == 0o644
+    assert "bind-address = 127.0.0.1,172.17.0.1" in conf.content_string
+
+
+def test_server_starts_after_docker(host):
+    dropin = host.file("/etc/systemd/system/mariadb.service.d/cfps-hub.conf")
+    assert dropin.exists and dropin.mode == 0o644
+    props = host.check_output("systemctl show mariadb -p After -p Wants")
+    assert props.count("docker.service") == 2
+    # Socket activation would listen on every address after a reboot.
+    assert host.check_output("systemctl show mariadb.socket -p LoadState --value") == "masked"
+
+
+def test_account_reads_the_sample(host):
+    assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
+    assert select(host, "SELECT COUNT(*) FROM famecon_2018") == str(FAMILIES)
+    # Every person joins its family.
+    joined = "SELECT COUNT(*) FROM person_2018 p JOIN famecon_2018 f ON p.fid18 = f.fid18"
+    assert select(host, joined) == str(PERSONS)
+    assert select(host, "SELECT note FROM README WHERE id = 1").startswith("SYNTHETIC — not real CFPS data")
+    comment = "SELECT table_comment FROM information_schema.tables WHERE table_schema = 'cfps'"
+    comments = select(host, comment).splitlines()
+    assert len(comments) == 3 and all(c.startswith("SYNTHETIC") for c in comments)
+
+
+def test_account_holds_exactly_select(host):
+    assert grants(host) == EXACTLY_SELECT
+    # Only this one account of that name exists.
+    assert as_root(host, "SELECT host FROM mysql.user WHERE user = 'jupyterhub'") == "172.17.0.%"
+
+
+DENIED = [
+    ("INSERT INTO README (id, note) VALUES (99, 'x')", {1142}),
+    ("UPDATE person_2018 SET income = 0", {1142}),
+    ("DELETE FROM person_2018", {1142}),
+    ("DROP TABLE person_2018", {1142}),
+    ("CREATE TABLE scratch (x INT)", {1142}),
+    ("CREATE DATABASE scratch", {1044}),
+    ("GRANT SELECT ON cfps.* TO 'jupyterhub'@'172.17.0.%'", {1044}),
+    ("CREATE USER 'intruder'@'%' IDENTIFIED BY 'x'", {1227}),
+    ("SET GLOBAL max_connections = 10", {1227}),
+    ("SELECT * FROM mysql.user", {1142}),
+    ("SELECT 1 INTO OUTFILE '/tmp/cfps-out'", {1045, 1227}),
+]
+
+
+@pytest.mark.parametrize(("statement", "codes"), DENIED, ids=[s.split(" (")[0][:30] for s, _ in DENIED])
+def test_account_is_denied(host, statement, codes):
+    assert error_code(sql_from_container(host, statement)) in codes
+
+
+def test_data_intact_after_denied_writes(host):
+    assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
+    assert select(host, "SELECT COUNT(*) FROM README") == "4"
+
+
+def test_wrong_password_is_refused(host):
+    assert error_code(sql_from_container(host, "SELECT 1", auth="not-the-password")) == 1045
+
+
+def test_account_cannot_log_in_from_loopback(host):
+    # 127.0.0.1:3306 listens (see above): the refusal is the host pattern's doing.
+    result = host.run(
+        f"MYSQL_PWD={shlex.quote(PASSWORD)} mariadb --connect-timeout=5 -h 127.0.0.1 -u {USER} -e 'SELECT 1'"
+    )
+    # 1698: "Access denied for user 'jupyterhub'@'localhost'".
+    assert error_code(result) in (1045, 1130, 1698)
+
+
+@pytest.fixture
+def control_listener(host):
+    """A web server on all addresses of the instance: proves the path from the controller is open."""
+    host.run("systemctl reset-failed cfps-probe-8100")
+    host.run_expect([0], "systemd-run --unit cfps-probe-8100 python3 -m http.server 8100 --bind 0.0.0.0")
+    host.run_expect([0], "timeout 10 bash -c 'until exec 3<>/dev/tcp/127.0.0.1/8100; do sleep 0.2; done'")
+    yield
+    host.run("systemctl stop cfps-probe-8100")
+
+
+def test_not_reachable_on_the_public_address(host, control_listener):
+    ip = instance_ip(host)
+    assert tcp_open(ip, 8100)
+    assert not tcp_open(ip, 3306)
+    # Not even from the instance itself: nothing listens there.
+    assert host.run(f"timeout 3 bash -c 'exec 3<>/dev/tcp/{ip}/3306'").rc != 0
+
+
+def test_converge_takes_back_extra_privileges(host):
+    as_root(
+        host,
+        f"GRANT INSERT, DELETE ON cfps.* TO {ACCOUNT}; "
+        f"GRANT SELECT ON cfps.* TO {ACCOUNT} WITH GRANT OPTION; "
+        f"GRANT CREATE, FILE ON *.* TO {ACCOUNT}; "
+        f"GRANT SELECT ON mysql.* TO {ACCOUNT}; "
+        f"SET PASSWORD FOR {ACCOUNT} = PASSWORD('tampered')",
+    )
+    assert grants(host) != EXACTLY_SELECT
+    assert error_code(sql_from_container(host, "SELECT 1")) == 1045
+
+    result = run_playbook(CONVERGE)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert recap(result)["changed"] >= 1
+    assert grants(host) == EXACTLY_SELECT
+    assert error_code(sql_from_container(host, "DELETE FROM README")) == 1142
+    assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
+    # The password never shows up in the output.
+    assert PASSWORD not in result.stdout
+
+
+def test_after_reboot(host):
+    reboot(host)
+    assert host.service("mariadb").is_running
+    # Ordered after Docker: the server started once docker0 was up.
+    docker_up = int(host.check_output("systemctl show docker -p ActiveEnterTimestampMonotonic --value"))
+    mariadb_start = int(host.check_output("systemctl show mariadb -p ExecMainStartTimestampMonotonic --value"))
+    assert 0 < docker_up <= mariadb_start
+    assert listeners(host) == ["127.0.0.1:3306", f"{BRIDGE}:3306"]
+    assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
+    assert error_code(sql_from_container(host, "DELETE FROM person_2018")) == 1142
+
+
+def test_check_mode_reports_no_changes():
+    assert_check_mode_clean()
+
+
+def role_playbook(tmp_path, **role_vars):
+    """A playbook with only this role and the given variables."""
+    play = [
+        {
+            "name": "Role only",
+            "hosts": "all",
+            "gather_facts": False,
+            "roles": [{"role": "mysql_grants", "vars": role_vars}],
+        }
+    ]
+    path = tmp_path / "role.yml"
+    path.write_text(yaml.safe_dump(play))
+    return path
+
+
+def test_missing_password_fails_before_any_change(host, tmp_path):
+    result = run_playbook(role_playbook(tmp_path, mysql_grants_install_server=True))
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "mysql_grants_password" in result.stdout
+    assert grants(host) == EXACTLY_SELECT
+
+
+def test_empty_password_is_refused(host):
+    result = run_playbook(CONVERGE, extra_vars={"mysql_grants_password": " "})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "mysql_grants_password must be a non-empty string" in flat(result.stdout)
+
+
+def test_public_bind_address_is_refused(host, tmp_path):
+    result = run_playbook(
+        role_playbook(tmp_path, mysql_grants_password=PASSWORD, mysql_grants_bind_address="0.0.0.0"),  # noqa: S104
+    )
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "mysql_grants_bind_address must be the IPv4 address of the docker bridge" in flat(result.stdout)
