@@ -28,9 +28,8 @@ def api(host, method, path, body=None, expect=(200, 201, 202, 204)):
 
 
 def container_name(host):
-    return host.check_output(
-        f"docker ps --filter label=org.jupyter.service=jupyterhub --format '{{{{.Names}}}}' | grep {USER}"
-    )
+    # DockerSpawner escapes the name: alice_01 -> jupyter-alice-5f01.
+    return host.check_output("docker ps --format '{{.Names}}' | grep '^jupyter-alice-'")
 
 
 @pytest.fixture(scope="module")
