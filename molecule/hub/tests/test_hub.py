@@ -122,7 +122,7 @@ def test_preload_in_a_real_kernel(host, server):
         "nbformat_minor": 5,
     }
     host.run_expect(
-        [0], f"docker exec {server} sh -c {shlex.quote('cat > /tmp/preload.ipynb')} <<'EOF'\n{json.dumps(nb)}\nEOF"
+        [0], f"docker exec -i {server} sh -c {shlex.quote('cat > /tmp/preload.ipynb')} <<'EOF'\n{json.dumps(nb)}\nEOF"
     )
     out = host.check_output(
         f"docker exec {server} jupyter nbconvert --to notebook --execute --stdout /tmp/preload.ipynb"

@@ -1,0 +1,52 @@
+// Multi-page build: /index.html, /login/index.html, /register/index.html, so a
+// plain static server (nginx: try_files $uri $uri/index.html) serves /login
+// and /register. Everything is bundled: the pages load nothing from other hosts.
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Plugin } from 'vite';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+// The auth service behind /api/ in the dev server (nginx strips /api/ the same way).
+const backend = process.env.CFPS_BACKEND_URL ?? 'http://127.0.0.1:8100';
+
+// The dev server answers /login and /register like nginx does in prod.
+function pageWithoutSlash(): Plugin {
+  return {
+    name: 'cfps-page-without-slash',
+    configureServer(server) {
+      server.middlewares.use((req, _res, next) => {
+        const [path, query] = (req.url ?? '').split('?', 2);
+        if (path === '/login' || path === '/register') {
+          req.url = `${path}/index.html${query ? `?${query}` : ''}`;
+        }
+        next();
+      });
+    },
+  };
+}
+
+export default defineConfig({
+  plugins: [pageWithoutSlash()],
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2020',
+    modulePreload: { polyfill: false },
+    rollupOptions: {
+      input: {
+        main: resolve(root, 'index.html'),
+        login: resolve(root, 'login/index.html'),
+        register: resolve(root, 'register/index.html'),
+      },
+    },
+  },
+  server: {
+    host: process.env.CFPS_FRONTEND_HOST ?? '127.0.0.1',
+    port: Number(process.env.CFPS_FRONTEND_PORT ?? 3000),
+    strictPort: true,
+    proxy: {
+      '/api': { target: backend, rewrite: (p) => p.replace(/^\/api/, '') },
+    },
+  },
+});
