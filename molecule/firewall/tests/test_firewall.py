@@ -10,8 +10,6 @@ The same confinement is then proven after a reboot, a Docker restart and a
 netfilter-persistent reload.
 """
 
-import socket
-
 import pytest
 
 from conftest import (
@@ -20,10 +18,12 @@ from conftest import (
     assert_check_mode_clean,
     ensure_probe_image,
     flat,
+    instance_ip,
     probe_from_container,
     reboot,
     recap,
     run_playbook,
+    tcp_open,
 )
 
 BRIDGE = "172.17.0.1"
@@ -138,18 +138,6 @@ def test_bad_policy_is_refused(host):
     result = run_playbook(ROOT / "molecule/firewall/converge.yml", extra_vars={"firewall_host_policy": "block"})
     assert result.returncode != 0
     assert "firewall_host_policy" in result.stdout
-
-
-def instance_ip(host):
-    return host.check_output("ip -4 -o addr show dev eth0").split()[3].split("/")[0]
-
-
-def tcp_open(ip, port):
-    try:
-        with socket.create_connection((ip, port), timeout=3):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture

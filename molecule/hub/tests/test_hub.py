@@ -89,9 +89,14 @@ def test_mounts_and_limits(host, server):
     assert host.file(f"/srv/cfps/team-shared/from-{USER}").uid == 1000
 
 
-def test_examples_copied_on_first_start(host, server):
+def test_examples_copied_on_first_start_and_trusted(host, server):
     out = host.check_output(f"docker exec {server} ls /home/jovyan/examples")
     assert "welcome.ipynb" in out and "database-tutorial.ipynb" in out
+    check = (
+        "import nbformat; from nbformat.sign import NotebookNotary; "
+        "nb = nbformat.read('/home/jovyan/examples/welcome.ipynb', 4); print(NotebookNotary().check_signature(nb))"
+    )
+    assert host.check_output(f"docker exec {server} python3 -c {shlex.quote(check)}") == "True"
 
 
 def test_sql_helper_answers(host, server):

@@ -7,12 +7,11 @@ container on docker0 connects to 172.17.0.1:3306 exactly as a notebook does.
 
 import re
 import shlex
-import socket
 
 import pytest
 import yaml
 
-from conftest import SCENARIO_DIR, assert_check_mode_clean, flat, reboot, recap, run_playbook
+from conftest import SCENARIO_DIR, assert_check_mode_clean, flat, instance_ip, reboot, recap, run_playbook, tcp_open
 
 BRIDGE = "172.17.0.1"
 CONVERGE = SCENARIO_DIR / "converge.yml"
@@ -86,18 +85,6 @@ EXACTLY_SELECT = sorted(
 def listeners(host):
     out = host.check_output("ss -Htln 'sport = :3306'")
     return sorted(line.split()[3] for line in out.splitlines())
-
-
-def instance_ip(host):
-    return host.check_output("ip -4 -o addr show dev eth0").split()[3].split("/")[0]
-
-
-def tcp_open(ip, port):
-    try:
-        with socket.create_connection((ip, port), timeout=3):
-            return True
-    except OSError:
-        return False
 
 
 def test_server_listens_on_bridge_and_loopback_only(host):
