@@ -66,6 +66,8 @@ ensure_docker() {
     systemctl start docker
   else
     log "docker: starting dockerd in the background (log: $DOCKERD_LOG)"
+    # A dockerd killed with the previous session leaves its pid file behind.
+    pgrep -x dockerd >/dev/null || rm -f /var/run/docker.pid
     nohup dockerd >"$DOCKERD_LOG" 2>&1 &
   fi
   local i
