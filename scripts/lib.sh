@@ -68,7 +68,9 @@ ensure_docker() {
     log "docker: starting dockerd in the background (log: $DOCKERD_LOG)"
     # A dockerd killed with the previous session leaves its pid file behind.
     pgrep -x dockerd >/dev/null || rm -f /var/run/docker.pid
-    nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+    # Detached in its own session, not a job of this shell: a later bare
+    # `wait` or `jobs` in the caller must never count (or wait for) dockerd.
+    (setsid dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &)
   fi
   local i
   for i in $(seq 1 60); do
