@@ -1,0 +1,201 @@
+"""The whole platform in one instance, driven by a real headless Chromium.
+
+A researcher's first day: landing page -> register with the invite code -> log
+in -> JupyterLab -> a notebook that runs sql() on the sample database and saves
+a file in the home. Then the instance reboots, the researcher logs in again,
+the file is still there and the platform still answers.
+
+Chromium runs on this controller (Debian's package, driven by Playwright) and
+reaches the instance's nginx as https://hub.example.test (self-signed).
+"""
+
+import os
+import re
+import secrets
+from contextlib import contextmanager
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect, sync_playwright
+
+from conftest import assert_check_mode_clean, instance_ip, reboot, tcp_open
+
+DOMAIN = "hub.example.test"
+ORIGIN = f"https://{DOMAIN}"
+INVITE = "site-test-invite-2026"  # backend_invite_codes in converge.yml
+# A new researcher each run (4-16 of a-z, 0-9, _), so a re-run of verify on the
+# same instance starts from a fresh account and home.
+USER = f"journey_{secrets.token_hex(3)}"
+PASSWORD = "Panel-survey-2026!"
+LAB = f"{ORIGIN}/jupyter/user/{USER}/lab"
+NOTEBOOK = "Untitled.ipynb"
+# Long enough for a first spawn and a kernel that preloads pandas on a busy machine.
+STEP_TIMEOUT_MS = 180_000
+
+expect.set_options(timeout=STEP_TIMEOUT_MS)
+
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def browser_page(ip):
+    """A fresh browser (no cookies) whose DOMAIN resolves to the instance."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {DOMAIN} {ip}"],
+        )
+        context = browser.new_context(ignore_https_errors=True, locale="zh-CN")
+        page = context.new_page()
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        problems = []
+        # Our own pages (not JupyterLab's) must load without a console error:
+        # this is where a wrong CSP in the real nginx vhost would show.
+        page.on(
+            "console",
+            lambda m: m.type == "error" and "/jupyter/" not in page.url and problems.append(f"{page.url}: {m.text}"),
+        )
+        page.on("pageerror", lambda e: "/jupyter/" not in page.url and problems.append(f"{page.url}: {e}"))
+        try:
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def sample_count(host):
+    """The number of persons the sample database holds, read as root on the host."""
+    return int(host.check_output("mysql -N -B -e 'SELECT COUNT(*) FROM cfps.person_2018'"))
+
+
+def log_in(page):
+    """On the site's /login page (reached through the hub's OAuth redirect)."""
+    page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
+    page.fill("#username", USER)
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"^{re.escape(LAB)}"))
+
+
+def new_notebook_run(page, code):
+    """Open a new notebook from the launcher, run one cell, return its output locator."""
+    # The card of the launcher's notebook section (its category name is translated).
+    page.locator('.jp-Launcher-section:has([data-icon="ui-components:notebook"]) .jp-LauncherCard').first.click()
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_visible()
+    cell = panel.locator(".jp-Cell").first
+    editor = cell.locator(".cm-content")
+    # fill() types into CodeMirror's contenteditable as one input (no auto-closed
+    # brackets); check it landed before running the cell.
+    editor.fill(code)
+    expect(editor).to_have_text(code)
+    # JupyterLab drops a run while the new notebook's kernel session is still
+    # being attached; run again until the prompt shows it queued or done.
+    for _ in range(5):
+        editor.press("Control+Enter")
+        try:
+            expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[[0-9*]+\]"), timeout=5_000)
+            break
+        except AssertionError:
+            continue
+    return cell.locator(".jp-OutputArea-output")
+
+
+def notebook_container():
+    # DockerSpawner escapes the name: journey_01 -> jupyter-journey-5f01.
+    return "jupyter-" + USER.replace("_", "-5f")
+
+
+def test_only_web_ports_answer_from_outside(host):
+    ip = instance_ip(host)
+    assert tcp_open(ip, 443) and tcp_open(ip, 80)
+    # Hub API, MySQL, the proxy and the auth service stay inside the host.
+    for port in (8081, 3306, 8000, 8100):
+        assert not tcp_open(ip, port), f"port {port} reachable from outside the host"
+
+
+def test_journey_from_landing_page_to_a_query_result(host):
+    expected = sample_count(host)
+    assert expected > 0
+    code = (
+        'n = int(sql("SELECT COUNT(*) AS n FROM person_2018").iloc[0, 0]); '
+        'open("journey.txt", "w").write(f"persons={n}\\n"); '
+        'print(f"persons={n}")'
+    )
+    with browser_page(instance_ip(host)) as (page, problems):
+        page.goto(f"{ORIGIN}/")
+        expect(page.locator("#open-hub")).to_be_visible()
+        page.click('main a[href="/register/"]')
+        page.wait_for_url(f"{ORIGIN}/register/")
+        page.fill("#username", USER)
+        page.fill("#password", PASSWORD)
+        page.fill("#invite_code", INVITE)
+        with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/register") as answer:
+            page.click("#register-form button[type=submit]")
+        assert answer.value.status == 201, answer.value.text()
+        # Registered: the site sends the new user through the hub's OAuth login.
+        log_in(page)
+        assert not problems, problems
+
+        output = new_notebook_run(page, code)
+        expect(output).to_contain_text(f"persons={expected}")
+
+        # Save the notebook (accepting the name if JupyterLab asks for one).
+        page.keyboard.press("Control+s")
+        dialog = page.locator(".jp-Dialog")
+        try:
+            dialog.wait_for(timeout=3_000)
+            page.keyboard.press("Enter")
+        except PlaywrightTimeoutError:
+            pass
+        expect(page.locator(".jp-DirListing-item", has_text=NOTEBOOK)).to_be_visible()
+        expect(page.locator(".jp-mod-dirty")).to_have_count(0)
+
+    # The files really are in the user's home, in the container.
+    name = notebook_container()
+    assert host.run(f"docker exec {name} cat /home/jovyan/journey.txt").stdout == f"persons={expected}\n"
+    # The saved notebook holds the cell's output.
+    assert host.run(f"docker exec {name} grep -q 'persons={expected}' /home/jovyan/{NOTEBOOK}").rc == 0
+
+
+def test_reboot_then_log_in_again_and_the_files_are_there(host):
+    expected = sample_count(host)
+    reboot(host)
+    # Every unit came back by itself, none failed.
+    host.run_expect(
+        [0],
+        f"for i in $(seq 1 120); do curl -skf --resolve {DOMAIN}:443:127.0.0.1 "
+        f"{ORIGIN}/jupyter/hub/health && exit 0; sleep 1; done; exit 1",
+    )
+    assert host.check_output("systemctl --failed --no-legend --plain") == ""
+
+    with browser_page(instance_ip(host)) as (page, problems):
+        page.goto(f"{ORIGIN}/")
+        page.click("#open-hub")
+        log_in(page)
+        assert not problems, problems
+        # A clean workspace, so the launcher shows whatever the last session left open.
+        page.goto(f"{LAB}?reset")
+        for name in ("journey.txt", NOTEBOOK):
+            expect(page.locator(".jp-DirListing-item", has_text=name)).to_be_visible()
+        output = new_notebook_run(
+            page,
+            'print(open("journey.txt").read().strip(), int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))',
+        )
+        expect(output).to_contain_text(f"persons={expected} {expected}")
+
+
+def test_whole_site_is_check_mode_clean():
+    assert_check_mode_clean(inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+@pytest.mark.parametrize("unit", ["nginx", "cfps-backend", "jupyterhub", "jupyterhub-proxy", "mariadb", "docker"])
+def test_services_enabled_and_running_after_reboot(host, unit):
+    svc = host.service(unit)
+    assert svc.is_enabled and svc.is_running, unit
