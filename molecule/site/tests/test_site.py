@@ -91,19 +91,22 @@ def new_notebook_run(page, code):
     expect(panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_visible()
     cell = panel.locator(".jp-Cell").first
     editor = cell.locator(".cm-content")
-    # fill() types into CodeMirror's contenteditable as one input (no auto-closed
-    # brackets); check it landed before running the cell.
-    editor.fill(code)
-    expect(editor).to_have_text(code)
-    # JupyterLab drops a run while the new notebook's kernel session is still
-    # being attached; run again until the prompt shows it queued or done.
-    for _ in range(5):
+    prompt = cell.locator(".jp-InputPrompt")
+    # While a new notebook is still loading and attaching its kernel,
+    # JupyterLab may replace the cell's text or drop a run. So: fill (one
+    # input event, no auto-closed brackets), run, and repeat until the prompt
+    # shows the cell queued or done.
+    for _ in range(10):
+        if editor.inner_text() != code:
+            editor.fill(code)
         editor.press("Control+Enter")
         try:
-            expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[[0-9*]+\]"), timeout=5_000)
+            expect(prompt).to_have_text(re.compile(r"\[[0-9*]+\]"), timeout=3_000)
             break
         except AssertionError:
             continue
+    expect(prompt).to_have_text(re.compile(r"\[[0-9*]+\]"))
+    expect(editor).to_have_text(code)
     return cell.locator(".jp-OutputArea-output")
 
 
