@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Wall time of a whole-platform deploy: from a bare host, then the idempotent re-run.
 
-    sudo python3 benchmarks/deploy.py            # takes the local demo down first
-    sudo python3 benchmarks/deploy.py --keep     # start from the demo host as it is
+    python3 benchmarks/deploy.py            # takes the local demo down first
+    python3 benchmarks/deploy.py --keep     # start from the demo host as it is
 
 It runs `scripts/down` (unless --keep), then `scripts/up` twice, with Ansible's
 profile_tasks callback, and prints: the total of each run, the image builds

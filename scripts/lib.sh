@@ -6,14 +6,21 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${CFPS_VENV:-$ROOT/.venv}
 DEBIAN_MIRROR=${CFPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_IMAGE_REPO=cfps-hub/debian-systemd
+# Images the scenarios build once and share (see molecule/resources/tasks/cache_*.yml).
+TEST_CACHE=/var/cache/cfps-hub-test
 # Where dockerd logs when this script has to start it (no systemd on CI).
 DOCKERD_LOG=${CFPS_DOCKERD_LOG:-/var/log/cfps-dockerd.log}
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
+# Root is needed (Debian packages, Docker). Called as `need_root "$@"` first:
+# a user with sudo is asked for it; a bare Debian logged in as root has no sudo
+# and needs none.
 need_root() {
-  [ "$(id -u)" = 0 ] || die "run this as root (it installs Debian packages and drives Docker)"
+  [ "$(id -u)" = 0 ] && return 0
+  command -v sudo >/dev/null || die "run this as root (it installs Debian packages and drives Docker)"
+  exec sudo --preserve-env=CFPS_TEST_JOBS,CFPS_SCENARIO_TIMEOUT,CFPS_TEST_LOGDIR,CFPS_DEBIAN_MIRROR,CI "$0" "$@"
 }
 
 _apt_updated=
@@ -80,22 +87,45 @@ ensure_docker() {
   die "dockerd did not answer within 60 s; see $DOCKERD_LOG"
 }
 
+# What a machine that never ran the project lacks: the base images, the
+# notebook image cache of the tests, the venv and node_modules (`--fresh`).
+# The local demo (scripts/down) and Debian packages are left alone.
+forget_local_state() {
+  log "fresh: removing base images, test caches, $VENV and node_modules"
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    docker image ls -q --filter "reference=$BASE_IMAGE_REPO" | sort -u | xargs -r docker rmi -f >/dev/null
+  fi
+  rm -rf "$VENV" "$ROOT/app/frontend/node_modules" "$TEST_CACHE"
+}
+
 # A Debian systemd base image built from the Debian mirror (no registry here).
+# Its tag carries a digest of this function's own text and the suite, so any
+# change to the recipe builds a new image on every machine (CI's included) on
+# the next run; `<repo>:<suite>` always names the newest build (for a plain
+# `molecule test -s <role>`). Sets BASE_IMAGE to the digest tag.
 ensure_base_image() {
-  local suite=${1:-bookworm} image="$BASE_IMAGE_REPO:${1:-bookworm}" dir
-  docker image inspect "$image" >/dev/null 2>&1 && return 0
-  ensure_apt debootstrap
-  log "image: building $image with debootstrap from $DEBIAN_MIRROR"
-  dir=$(mktemp -d /var/tmp/cfps-rootfs.XXXXXX)
-  debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,gnupg \
-    "$suite" "$dir" "$DEBIAN_MIRROR" >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap $suite failed"; }
-  # A fresh machine-id per container, and no apt caches in the image.
-  : >"$dir/etc/machine-id"
-  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
-  tar -C "$dir" -c . | docker import \
-    --change 'ENV container=docker' \
-    --change 'STOPSIGNAL SIGRTMIN+3' \
-    --change 'CMD ["/lib/systemd/systemd"]' - "$image" >/dev/null
-  rm -rf "$dir" "$dir.log"
+  local suite=${1:-bookworm} digest dir
+  digest=$( { declare -f ensure_base_image; echo "$suite"; } | sha256sum | cut -c1-12)
+  BASE_IMAGE="$BASE_IMAGE_REPO:$suite-$digest"
+  export CFPS_BASE_IMAGE=$BASE_IMAGE
+  if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    ensure_apt debootstrap
+    log "image: building $BASE_IMAGE with debootstrap from $DEBIAN_MIRROR"
+    dir=$(mktemp -d /var/tmp/cfps-rootfs.XXXXXX)
+    debootstrap --variant=minbase \
+      --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,gnupg \
+      "$suite" "$dir" "$DEBIAN_MIRROR" >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap $suite failed"; }
+    # A fresh machine-id per container, and no apt caches in the image (like a
+    # cloud image: the roles must refresh apt themselves).
+    : >"$dir/etc/machine-id"
+    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+    tar -C "$dir" -c . | docker import --change 'ENV container=docker' - "$BASE_IMAGE.rootfs" >/dev/null
+    rm -rf "$dir" "$dir.log"
+    # systemd stops on SIGRTMIN+3. Debian 12's engine (20.10) refuses STOPSIGNAL
+    # in `docker import --change`; a one-line build on top sets it on any engine.
+    printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\nCMD ["/lib/systemd/systemd"]\n' "$BASE_IMAGE.rootfs" |
+      DOCKER_BUILDKIT=0 docker build -q -t "$BASE_IMAGE" - >/dev/null
+    docker rmi "$BASE_IMAGE.rootfs" >/dev/null
+  fi
+  docker tag "$BASE_IMAGE" "$BASE_IMAGE_REPO:$suite"
 }

@@ -41,6 +41,23 @@ def test_https_through_the_machine_proxy_verifies(host):
     assert result.stdout == "200"
 
 
+def test_empty_apt_lists_are_refreshed_whatever_their_age(host):
+    # What a fresh cloud or debootstrap image looks like: no package index, in a
+    # lists folder just touched (so its age alone says "fresh").
+    host.run_expect([0], "find /var/lib/apt/lists -maxdepth 1 -type f -delete && touch /var/lib/apt/lists")
+    assert not host.run("ls /var/lib/apt/lists/*_Packages*").succeeded
+    try:
+        # `hello` is in no list until apt is refreshed.
+        result = run_playbook(
+            ROOT / "molecule/common/converge.yml", extra_vars={"common_extra_packages": ["hello"]}
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert host.package("hello").is_installed
+        assert host.run("ls /var/lib/apt/lists/*_Packages*").succeeded
+    finally:
+        host.run("DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hello")
+
+
 def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 

@@ -170,7 +170,19 @@ def test_api_strips_prefix_and_overwrites_forwarded_for(host, pebble_root):
     assert seen["path"] == "/x?q=1"
     assert seen["x_forwarded_for"] == [ip]
     assert seen["x_forwarded_proto"] == "https"
-    assert seen["host"] == DOMAIN
+    assert seen["host"] == seen["x_forwarded_host"] == DOMAIN
+    assert seen["x_forwarded_port"] == "443"
+
+
+def test_host_keeps_the_public_port(host, pebble_root):
+    # The site reached through a port forward (the local demo: 8443 -> 443).
+    # Without the port in Host, the notebook servers refuse every websocket
+    # whose Origin carries it.
+    status, _, body = curl(host, f"https://{DOMAIN}/api/x", "-H", f"Host: {DOMAIN}:8443")
+    assert status == 200
+    seen = json.loads(body)
+    assert seen["host"] == seen["x_forwarded_host"] == f"{DOMAIN}:8443"
+    assert seen["x_forwarded_port"] == "8443"
 
 
 def test_large_notebook_bodies_are_accepted(host, pebble_root):

@@ -6,22 +6,29 @@ a file in the home. Then the instance reboots, the researcher logs in again,
 the file is still there and the platform still answers.
 
 Chromium runs on this controller (Debian's package, driven by Playwright) and
-reaches the instance's nginx as https://hub.example.test (self-signed).
+reaches the instance's nginx (port 443, self-signed) as
+https://hub.example.test:18443, the way a port forward presents it.
 """
 
 import os
 import re
 import secrets
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import assert_check_mode_clean, instance_ip, reboot, tcp_open
+from conftest import ROOT, assert_check_mode_clean, instance_ip, reboot, tcp_open
 
 DOMAIN = "hub.example.test"
-ORIGIN = f"https://{DOMAIN}"
+# Browsed on a port other than 443, as the local demo and any port forward are
+# (app_public_url in converge.yml): the notebook servers compare the websocket's
+# Origin with the Host nginx forwards, so a dropped port kills every kernel.
+PUBLIC_PORT = 18443
+ORIGIN = f"https://{DOMAIN}:{PUBLIC_PORT}"
 INVITE = "site-test-invite-2026"  # backend_invite_codes in converge.yml
 # A new researcher each run (4-16 of a-z, 0-9, _), so a re-run of verify on the
 # same instance starts from a fresh account and home.
@@ -29,6 +36,8 @@ USER = f"journey_{secrets.token_hex(3)}"
 PASSWORD = "Panel-survey-2026!"
 LAB = f"{ORIGIN}/jupyter/user/{USER}/lab"
 NOTEBOOK = "Untitled.ipynb"
+CHECK_TOKEN = "site-test-check-token-2026-0123456789abcdef"  # hub_api_services in converge.yml
+NEWS_PLUGIN = "@jupyterlab/apputils-extension:notification"
 # Long enough for a first spawn and a kernel that preloads pandas on a busy machine.
 STEP_TIMEOUT_MS = 180_000
 
@@ -46,11 +55,11 @@ CHROMIUM_ARGS = [
 
 @contextmanager
 def browser_page(ip):
-    """A fresh browser (no cookies) whose DOMAIN resolves to the instance."""
+    """A fresh browser (no cookies) whose DOMAIN:PUBLIC_PORT leads to the instance's 443."""
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {DOMAIN} {ip}"],
+            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {DOMAIN}:{PUBLIC_PORT} {ip}:443"],
         )
         context = browser.new_context(ignore_https_errors=True, locale="zh-CN")
         page = context.new_page()
@@ -110,9 +119,9 @@ def new_notebook_run(page, code):
     return cell.locator(".jp-OutputArea-output")
 
 
-def notebook_container():
+def notebook_container(user=USER):
     # DockerSpawner escapes the name: journey_01 -> jupyter-journey-5f01.
-    return "jupyter-" + USER.replace("_", "-5f")
+    return "jupyter-" + "".join(c if c.isalnum() else f"-{ord(c):02x}" for c in user)
 
 
 def test_only_web_ports_answer_from_outside(host):
@@ -145,6 +154,13 @@ def test_journey_from_landing_page_to_a_query_result(host):
         # Registered: the site sends the new user through the hub's OAuth login.
         log_in(page)
         assert not problems, problems
+        # Offline campus networks: JupyterLab neither asks to fetch Jupyter news
+        # nor checks PyPI for updates (the server's effective settings).
+        # (overrides.json becomes the schema's defaults; a new user has no own value.)
+        plugin = page.request.get(f"{LAB}/api/settings/{NEWS_PLUGIN}").json()
+        effective = {k: plugin["settings"].get(k, v.get("default")) for k, v in plugin["schema"]["properties"].items()}
+        assert effective["fetchNews"] == "false"
+        assert effective["checkForUpdates"] is False
 
         output = new_notebook_run(page, code)
         expect(output).to_contain_text(f"persons={expected}")
@@ -174,7 +190,7 @@ def test_reboot_then_log_in_again_and_the_files_are_there(host):
     host.run_expect(
         [0],
         f"for i in $(seq 1 120); do curl -skf --resolve {DOMAIN}:443:127.0.0.1 "
-        f"{ORIGIN}/jupyter/hub/health && exit 0; sleep 1; done; exit 1",
+        f"https://{DOMAIN}/jupyter/hub/health && exit 0; sleep 1; done; exit 1",
     )
     assert host.check_output("systemctl --failed --no-legend --plain") == ""
 
@@ -192,6 +208,23 @@ def test_reboot_then_log_in_again_and_the_files_are_there(host):
             'print(open("journey.txt").read().strip(), int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))',
         )
         expect(output).to_contain_text(f"persons={expected} {expected}")
+
+
+def test_public_url_check_of_scripts_up_runs_a_cell(host, tmp_path):
+    # The end check scripts/up prints its URL after, against this site: through
+    # the public URL (port included), a kernel websocket opens and sql() answers.
+    token = tmp_path / "token.txt"
+    token.write_text(CHECK_TOKEN)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/check_url.py"), ORIGIN, "--connect", f"{instance_ip(host)}:443", "--token-file", str(token)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"sql() counted {sample_count(host)} rows" in result.stdout
+    # The check account's server is gone again.
+    assert notebook_container("cfps-check") not in host.check_output("docker ps -a --format '{{.Names}}'").split()
 
 
 def test_whole_site_is_check_mode_clean():
