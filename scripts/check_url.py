@@ -1,25 +1,35 @@
 #!/usr/bin/env python3
 """Prove that a CFPS Hub URL works the way a researcher uses it.
 
-    python3 scripts/check_url.py https://hub.localhost:8443 --token-file inventories/local/credentials/hub_api_token.txt
+    python3 scripts/check_url.py https://hub.localhost:8443 \\
+        --token-file inventories/local/credentials/hub_api_token.txt \\
+        --invite-file inventories/local/credentials/invite_code.txt \\
+        --password-file inventories/local/credentials/check_password.txt
 
 Through that URL (host *and* port, as a browser sends them):
   1. the site answers, and the hub is healthy behind nginx;
-  2. with a hub API token (scopes admin:users, admin:servers, access:servers),
-     the check account `cfps-check` gets a server, a kernel starts, and a
-     websocket to it opens with the browser's Origin: the handshake nginx and
-     the notebook server must accept (it fails when the port is lost on the way);
-  3. a cell runs over that websocket and `sql()` returns the sample's row count.
-Then the kernel, the server and the account are removed again (the account
-name has a hyphen, which researchers' names never have). Exit 0 when all of
-it worked, else 1 with the step that failed.
+  2. the check account `cfps_check` logs in the way the site's login page does
+     (registered with the invite code on first use; its password is generated
+     into --password-file) and so holds the hub's and its server's cookies;
+  3. its server starts (hub API token: admin:servers, access:servers), a kernel
+     starts, and a websocket to it opens with those cookies and the browser's
+     Origin: the notebook server compares that Origin with the Host nginx
+     forwards, so the handshake fails when the port is lost on the way (a
+     token-authenticated websocket would skip that comparison);
+  4. a cell runs over the websocket and `sql()` counts the sample's persons.
+The check account's server is stopped again. Exit 0 when all of it worked,
+else 1 with the step that failed.
 
 The certificate is not verified (the demo's is self-signed); a `*.localhost`
-name is reached on loopback, as browsers do (RFC 6761).
+name is reached on loopback, as browsers do (RFC 6761); --connect sends every
+connection elsewhere (a port forward, a test network).
 """
 
 import argparse
+import http.client
+import http.cookiejar
 import json
+import secrets
 import socket
 import ssl
 import sys
@@ -27,12 +37,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-USER = "cfps-check"
-CODE = 'print("rows", int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))'
+USER = "cfps_check"
+CODE = 'print("persons", int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))'
 
 
 class CheckFailed(Exception):
@@ -40,54 +52,79 @@ class CheckFailed(Exception):
 
 
 class Site:
-    def __init__(self, url, token, connect=None):
+    """HTTP(S) and websockets to the public URL, with a browser's cookie jar."""
+
+    def __init__(self, url, token, connect_to=None):
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
-        self.host = parts.hostname
-        self.port = parts.port or 443
-        self.address = "127.0.0.1" if self.host.endswith(".localhost") or self.host == "localhost" else self.host
-        if connect:  # a port forward or a test network: where the URL really leads
-            self.address, _, port = connect.rpartition(":")
-            self.port = int(port)
+        self.netloc, self.host = parts.netloc, parts.hostname
+        if connect_to:
+            address, _, port = connect_to.rpartition(":")
+            self.address = (address, int(port))
+        elif self.host == "localhost" or self.host.endswith(".localhost"):
+            self.address = ("127.0.0.1", parts.port or 443)
+        else:
+            self.address = (self.host, parts.port or 443)
         self.token = token
         self.tls = ssl.create_default_context()
         self.tls.check_hostname = False
         self.tls.verify_mode = ssl.CERT_NONE
-        handler = urllib.request.HTTPSHandler(context=self.tls)
-        self.opener = urllib.request.build_opener(handler)
+        self.cookies = http.cookiejar.CookieJar()
+        site = self
 
-    def _url(self, path):
-        return f"https://{self.address}:{self.port}{path}"
+        class Connection(http.client.HTTPSConnection):
+            def connect(self):
+                self.sock = site.tls.wrap_socket(site.open_socket(), server_hostname=site.host)
 
-    def request(self, method, path, body=None, expect=(200,)):
-        req = urllib.request.Request(self._url(path), method=method, data=None if body is None else json.dumps(body).encode())
-        # The Host header a browser sends for the URL: name and port.
-        req.add_header("Host", urlsplit(self.url).netloc)
-        if self.token:
-            req.add_header("Authorization", f"token {self.token}")
+        class Handler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(Connection, req)
+
+        self.opener = urllib.request.build_opener(Handler, urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def open_socket(self):
+        return socket.create_connection(self.address, timeout=60)
+
+    def request(self, method, path, body=None, expect=(200,), token=False):
+        """One request (redirects followed); returns (final URL, decoded JSON or text)."""
+        req = urllib.request.Request(  # noqa: S310 (always the https URL given)
+            f"{self.url}{path}", method=method, data=None if body is None else json.dumps(body).encode()
+        )
         req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"token {self.token}")
         try:
-            with self.opener.open(req, timeout=60) as resp:
-                status, text = resp.status, resp.read().decode()
+            with self.opener.open(req, timeout=120) as resp:
+                status, final, text = resp.status, resp.url, resp.read().decode()
         except urllib.error.HTTPError as err:
-            status, text = err.code, err.read().decode(errors="replace")
+            status, final, text = err.code, err.url, err.read().decode(errors="replace")
         except OSError as err:
             raise CheckFailed(f"{method} {self.url}{path}: {err}") from err
         if status not in expect:
             raise CheckFailed(f"{method} {self.url}{path} answered {status}: {text[:300]}")
-        return json.loads(text) if text.strip().startswith(("{", "[")) else text
+        return final, json.loads(text) if text.strip().startswith(("{", "[")) else text
+
+    def api(self, method, path, expect=(200,)):
+        return self.request(method, f"/jupyter/hub/api{path}", expect=expect, token=True)[1]
 
     def websocket(self, path):
-        sock = socket.create_connection((self.address, self.port), timeout=30)
-        return connect(
-            f"wss://{urlsplit(self.url).netloc}{path}",
-            sock=sock,
-            ssl=self.tls,
-            server_hostname=self.host,
-            origin=self.url,
-            additional_headers={"Authorization": f"token {self.token}"},
-            open_timeout=30,
-        )
+        cookie = "; ".join(f"{c.name}={c.value}" for c in self.cookies if path.startswith(c.path))
+        try:
+            return connect(
+                f"wss://{self.netloc}{path}",
+                sock=self.open_socket(),
+                ssl=self.tls,
+                server_hostname=self.host,
+                origin=self.url,
+                additional_headers={"Cookie": cookie},
+                open_timeout=60,
+            )
+        except InvalidStatus as err:
+            raise CheckFailed(
+                f"the kernel websocket was refused ({err}); a 403 here means the notebook server saw a Host "
+                f"that does not match the browser's Origin {self.url}: the proxy in front must forward the Host "
+                "with its port"
+            ) from err
 
 
 def wait_for(what, predicate, timeout):
@@ -99,21 +136,40 @@ def wait_for(what, predicate, timeout):
     raise CheckFailed(f"{what}: not within {timeout} s")
 
 
-def run_cell(ws, code, timeout=120):
+def log_in(site, password, invite):
+    """The site's login page, done by hand: hub -> /api/authorize -> /login -> /api/login -> hub."""
+    login_page, _ = site.request("GET", "/jupyter/hub/login")
+    params = dict(parse_qsl(urlsplit(login_page).query))
+    if "client_id" not in params:
+        raise CheckFailed(f"the hub's login did not lead to the site's login page: {login_page}")
+    answer = None
+    for attempt in ("login", "register"):
+        _, answer = site.request(
+            "POST", "/api/login", body={"username": USER, "password": password, **params}, expect=(200, 401)
+        )
+        if "redirect" in answer or attempt == "register":
+            break
+        # First use on this site: create the check account with the invite code.
+        site.request(
+            "POST", "/api/register", body={"username": USER, "password": password, "invite_code": invite}, expect=(201,)
+        )
+    if "redirect" not in answer:
+        raise CheckFailed(f"the check account cannot log in: {answer}")
+    site.request("GET", urlsplit(answer["redirect"])._replace(scheme="", netloc="").geturl())
+
+
+def run_cell(ws, code, timeout=180):
     """Send an execute_request; return what the cell printed."""
     msg_id = uuid.uuid4().hex
-    ws.send(
-        json.dumps(
-            {
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex, "username": USER, "version": "5.3"},
-                "parent_header": {},
-                "metadata": {},
-                "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
-                "channel": "shell",
-                "buffers": [],
-            }
-        )
-    )
+    header = {
+        "msg_id": msg_id,
+        "msg_type": "execute_request",
+        "session": uuid.uuid4().hex,
+        "username": USER,
+        "version": "5.3",
+    }
+    content = {"code": code, "silent": False, "store_history": False, "allow_stdin": False}
+    ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content, "channel": "shell"}))
     printed, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
         msg = json.loads(ws.recv(timeout=max(1, deadline - time.monotonic())))
@@ -129,53 +185,57 @@ def run_cell(ws, code, timeout=120):
     raise CheckFailed(f"the cell gave no answer within {timeout} s")
 
 
-def check(site):
-    page = site.request("GET", "/")
+def check(site, password, invite):
+    _, page = site.request("GET", "/")
     print(f"ok   {site.url}/ answers ({len(page)} bytes)")
     site.request("GET", "/jupyter/hub/health")
     print(f"ok   {site.url}/jupyter/hub/health: the hub is healthy behind nginx")
-    if not site.token:
-        return
-    api, server = "/jupyter/hub/api", f"/jupyter/user/{USER}"
-    site.request("POST", f"{api}/users/{USER}", expect=(201, 409))
+    log_in(site, password, invite)
+    print(f"ok   the check account {USER} logged in through the site's login")
+    server = f"/jupyter/user/{USER}"
+    site.api("POST", f"/users/{USER}/server", expect=(201, 202, 400))
     try:
-        site.request("POST", f"{api}/users/{USER}/server", expect=(201, 202, 400))
-
-        def ready():
-            servers = site.request("GET", f"{api}/users/{USER}").get("servers", {})
-            return servers.get("", {}).get("ready", False)
-
-        wait_for("the check account's server to be ready", ready, 300)
-        kernel = site.request("POST", f"{server}/api/kernels", body={}, expect=(201,))
+        wait_for(
+            "the check account's server to be ready",
+            lambda: site.api("GET", f"/users/{USER}").get("servers", {}).get("", {}).get("ready", False),
+            300,
+        )
+        # The server's own cookie, through the hub's OAuth, as a browser gets it.
+        site.request("GET", f"{server}/lab")
+        _, kernel = site.request("POST", f"{server}/api/kernels", body={}, expect=(201,), token=True)
         try:
             with site.websocket(f"{server}/api/kernels/{kernel['id']}/channels") as ws:
-                print(f"ok   kernel websocket opened through {site.url} (Origin {site.url})")
-                out = run_cell(ws, CODE)
-            rows = out.split()
-            if len(rows) != 2 or rows[0] != "rows" or not rows[1].isdigit():
+                print(f"ok   kernel websocket opened with cookies and Origin {site.url}")
+                out = run_cell(ws, CODE).split()
+            if len(out) != 2 or out[0] != "persons" or not out[1].isdigit():
                 raise CheckFailed(f"sql() printed {out!r}")
-            print(f"ok   a cell ran over the websocket: sql() counted {rows[1]} rows in person_2018")
+            print(f"ok   a cell ran over the websocket: sql() counted {out[1]} persons in person_2018")
         finally:
-            site.request("DELETE", f"{server}/api/kernels/{kernel['id']}", expect=(204, 404))
+            site.request("DELETE", f"{server}/api/kernels/{kernel['id']}", expect=(204, 404), token=True)
     finally:
-        site.request("DELETE", f"{api}/users/{USER}/server", expect=(202, 204, 400))
+        site.api("DELETE", f"/users/{USER}/server", expect=(202, 204, 400))
         wait_for(
-            "the check account's server to stop",
-            lambda: not site.request("GET", f"{api}/users/{USER}").get("servers"),
-            120,
+            "the check account's server to stop", lambda: not site.api("GET", f"/users/{USER}").get("servers"), 120
         )
-        site.request("DELETE", f"{api}/users/{USER}", expect=(204, 404))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", help="the public URL, e.g. https://hub.localhost:8443")
-    parser.add_argument("--token-file", help="a hub API token (admin:users, admin:servers, access:servers)")
+    parser.add_argument("--token-file", required=True, help="hub API token (admin:servers, access:servers, read:users)")
+    parser.add_argument("--invite-file", required=True, help="an invite code, to register the check account once")
+    parser.add_argument("--password-file", required=True, help="the check account's password (generated when missing)")
     parser.add_argument("--connect", metavar="ADDRESS:PORT", help="open connections here instead of the URL's host")
     args = parser.parse_args()
-    token = open(args.token_file, encoding="utf-8").read().strip() if args.token_file else None
+    pw_file = Path(args.password_file)
+    if not pw_file.exists():
+        pw_file.touch(mode=0o600)
+        pw_file.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+    token, invite, password = (
+        Path(f).read_text(encoding="utf-8").strip() for f in (args.token_file, args.invite_file, pw_file)
+    )
     try:
-        check(Site(args.url, token, args.connect))
+        check(Site(args.url, token, args.connect), password, invite)
     except (CheckFailed, OSError, TimeoutError) as err:
         print(f"FAIL {err}", file=sys.stderr)
         return 1

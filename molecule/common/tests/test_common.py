@@ -48,9 +48,7 @@ def test_empty_apt_lists_are_refreshed_whatever_their_age(host):
     assert not host.run("ls /var/lib/apt/lists/*_Packages*").succeeded
     try:
         # `hello` is in no list until apt is refreshed.
-        result = run_playbook(
-            ROOT / "molecule/common/converge.yml", extra_vars={"common_extra_packages": ["hello"]}
-        )
+        result = run_playbook(ROOT / "molecule/common/converge.yml", extra_vars={"common_extra_packages": ["hello"]})
         assert result.returncode == 0, result.stdout[-3000:]
         assert host.package("hello").is_installed
         assert host.run("ls /var/lib/apt/lists/*_Packages*").succeeded

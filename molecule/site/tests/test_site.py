@@ -16,6 +16,7 @@ import secrets
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -211,20 +212,31 @@ def test_reboot_then_log_in_again_and_the_files_are_there(host):
 
 
 def test_public_url_check_of_scripts_up_runs_a_cell(host, tmp_path):
-    # The end check scripts/up prints its URL after, against this site: through
-    # the public URL (port included), a kernel websocket opens and sql() answers.
-    token = tmp_path / "token.txt"
-    token.write_text(CHECK_TOKEN)
+    # The end check of scripts/up, against this site: through the public URL
+    # (port included) the check account logs in, and a cookie-authenticated
+    # kernel websocket with the browser's Origin runs sql().
+    files = {"token": CHECK_TOKEN, "invite": INVITE}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/check_url.py"), ORIGIN, "--connect", f"{instance_ip(host)}:443", "--token-file", str(token)],
+        [
+            sys.executable,
+            str(ROOT / "scripts/check_url.py"),
+            ORIGIN,
+            f"--connect={instance_ip(host)}:443",
+            f"--token-file={tmp_path / 'token'}",
+            f"--invite-file={tmp_path / 'invite'}",
+            # Kept for the instance's life, so a second verify logs in again.
+            f"--password-file={Path(os.environ['MOLECULE_EPHEMERAL_DIRECTORY']) / 'check_password.txt'}",
+        ],
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"sql() counted {sample_count(host)} rows" in result.stdout
-    # The check account's server is gone again.
-    assert notebook_container("cfps-check") not in host.check_output("docker ps -a --format '{{.Names}}'").split()
+    assert f"sql() counted {sample_count(host)} persons" in result.stdout
+    # The check account's server is stopped again.
+    assert notebook_container("cfps_check") not in host.check_output("docker ps -a --format '{{.Names}}'").split()
 
 
 def test_whole_site_is_check_mode_clean():
