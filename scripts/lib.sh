@@ -92,8 +92,12 @@ ensure_docker() {
 # The local demo (scripts/down) and Debian packages are left alone.
 forget_local_state() {
   log "fresh: removing base images, test caches, $VENV and node_modules"
+  local id
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
-    docker image ls -q --filter "reference=$BASE_IMAGE_REPO" | sort -u | xargs -r docker rmi -f >/dev/null
+    for id in $(docker image ls -q --filter "reference=$BASE_IMAGE_REPO" | sort -u); do
+      docker rmi -f "$id" >/dev/null ||
+        die "cannot remove base image $id: a running container uses it (the local demo? docker stop cfps-hub-local)"
+    done
   fi
   rm -rf "$VENV" "$ROOT/app/frontend/node_modules" "$TEST_CACHE"
 }
