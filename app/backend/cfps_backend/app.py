@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import time
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
@@ -28,6 +29,7 @@ from .security import valid_code_challenge
 from .service import AuthzRequest, Failure, Service, TokenInfo
 
 MAX_BODY = 64 * 1024
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 OAUTH_PARAMS = ("response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope")
 
@@ -46,8 +48,9 @@ class BadRequest(Exception):
 
 
 class GuardMiddleware:
-    """Pure ASGI middleware: security headers on every response, and the
-    Origin / Sec-Fetch-Site check on every POST."""
+    """Pure ASGI middleware: security headers on every response, the Origin /
+    Sec-Fetch-Site check on every POST, and the last-resort 500 (with those
+    headers, and without dropping the keep-alive connection)."""
 
     def __init__(self, app, allowed_origins: tuple[str, ...], root_path: str = ""):
         self.app = app
@@ -83,7 +86,24 @@ class GuardMiddleware:
             )
             await resp(scope, receive, send_wrapper)
             return
-        await self.app(scope, receive, send_wrapper)
+        started = False
+
+        async def send_tracked(msg):
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send_wrapper(msg)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:  # the last resort: answer, log, keep the connection
+            audit.log.error("unhandled error", exc_info=exc)
+            if started:
+                raise
+            lang = pick_lang(_header(scope, b"accept-language"))
+            resp = JSONResponse(
+                {"error": "server_error", "field": None, "message": message("server_error", lang)}, status_code=500
+            )
+            await resp(scope, receive, send_wrapper)
 
     def _origin_ok(self, scope) -> bool:
         origin = _header(scope, b"origin")
@@ -91,6 +111,30 @@ class GuardMiddleware:
             return origin.strip().rstrip("/").lower() in self.allowed
         site = _header(scope, b"sec-fetch-site")
         return site is None or site.strip().lower() == "same-origin"
+
+
+def _flat_json(body: bytes) -> dict:
+    """A JSON object of plain values. Nesting is refused before parsing (the
+    brackets left once strings are removed), so no depth can exhaust the
+    parser's recursion."""
+    text = body.decode("utf-8")
+    skeleton = _JSON_STRING.sub("", text)
+    if skeleton.count("{") + skeleton.count("[") > 1:
+        raise BadRequest()
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise BadRequest()
+    return data
+
+
+def _proper_unicode(text: str) -> bool:
+    """False for lone surrogates (JSON allows "\\ud800"), which no UTF-8
+    encoder, hasher or URL can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -194,15 +238,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = b"".join(chunks)
         try:
             if ctype == "application/json" and allow_json:
-                data = json.loads(body.decode("utf-8")) if body else {}
-                if not isinstance(data, dict):
-                    raise BadRequest()
+                data = _flat_json(body) if body else {}
                 out = {}
                 for k, v in data.items():
                     if v is None:
                         continue
-                    if not isinstance(v, str):
-                        raise BadRequest(field=str(k)[:64])
+                    if not isinstance(v, str) or not _proper_unicode(v):
+                        raise BadRequest(field=k[:64] if _proper_unicode(k) else None)
                     out[k] = v
                 return out, True
             if ctype in ("application/x-www-form-urlencoded", ""):
@@ -285,11 +327,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = exc.errors()
         field = str(errors[0]["loc"][-1]) if errors and errors[0].get("loc") else None
         return err(request, "invalid_request", 400, field)
-
-    @app.exception_handler(Exception)
-    async def _unhandled(request: Request, exc: Exception):
-        audit.log.error("unhandled error", exc_info=exc)
-        return err(request, "server_error", 500)
 
     @app.get("/health", summary="Liveness and database check")
     async def health():
@@ -442,11 +479,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ip = client_ip(request)
         if not client_id or not secret:
             return oauth_error(request, "invalid_client", 401, headers=www)
+        # An address that failed client authentication too often tries no more
+        # secrets; other addresses (the hub's) are not affected.
+        throttled = await run_in_threadpool(svc.token_throttled, ip, client_id)
+        if throttled:
+            return oauth_error(request, "rate_limited", 429, headers={"Retry-After": str(throttled.retry_after)})
         client = svc.authenticate_client(client_id, secret)  # in memory, constant time
         if client is None:
-            throttled = await run_in_threadpool(svc.token_throttled, ip, client_id)
-            if throttled:
-                return oauth_error(request, "rate_limited", 429, headers={"Retry-After": str(throttled.retry_after)})
             await run_in_threadpool(svc.client_auth_failed, ip, client_id)
             return oauth_error(request, "invalid_client", 401, headers=www)
         if p.get("grant_type") != "authorization_code":
@@ -455,8 +494,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return oauth_error(request, "invalid_request", 400, "code missing")
         out = await run_in_threadpool(svc.redeem, ip, client, p["code"], p.get("redirect_uri"), p.get("code_verifier"))
         if isinstance(out, Failure):
-            if out.status == 429:
-                return oauth_error(request, "rate_limited", 429, headers={"Retry-After": str(out.retry_after)})
             return oauth_error(request, "invalid_grant", 400)
         access_token, expires_in = out
         return JSONResponse(

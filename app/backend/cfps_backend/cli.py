@@ -93,10 +93,6 @@ def cmd_check_config(args) -> int:
 def cmd_invite_create(args) -> int:
     st = _settings(args)
     _require_migrated(st)
-    if args.uses < 1:
-        raise ConfigError("--uses must be >= 1")
-    if args.expires_days is not None and args.expires_days <= 0:
-        raise ConfigError("--expires-days must be > 0")
     print(_service(st).create_invite(args.uses, args.expires_days, args.note or ""))
     return 0
 
@@ -128,10 +124,10 @@ def cmd_user_list(args) -> int:
 def cmd_user_enable(args, disabled: bool) -> int:
     st = _settings(args)
     _require_migrated(st)
-    if not _service(st).set_disabled(args.name.lower(), disabled):
+    if not _service(st).set_disabled(args.name, disabled):
         print(f"error: no user {args.name!r}", file=sys.stderr)
         return 1
-    print(f"user {args.name.lower()} {'disabled' if disabled else 'enabled'}")
+    print(f"user {args.name} {'disabled' if disabled else 'enabled'}")
     return 0
 
 
@@ -144,48 +140,82 @@ def cmd_user_reset(args) -> int:
         password = getpass.getpass("new password: ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    fail = _service(st).reset_password(args.name.lower(), password)
+    fail = _service(st).reset_password(args.name, password)
     if fail:
         print(f"error: {message(fail.error, 'en', **fail.params)}", file=sys.stderr)
         return 1
-    print(f"password of {args.name.lower()} reset; its access tokens were revoked")
+    print(f"password of {args.name} reset; its access tokens were revoked")
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line and exit status 2 (argparse's usual status)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _bounded(kind, low, high):
+    """An argparse type: a finite number of `kind` in [low, high]."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not (low <= value <= high):  # also false for nan; inf is out of range
+            raise argparse.ArgumentTypeError(f"{text!r} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _username(text: str) -> str:
+    """Stripped and lower-cased, as the HTTP side does."""
+    from .policy import normalize_username
+
+    name = normalize_username(text)
+    if not name:
+        raise argparse.ArgumentTypeError("the user name is empty")
+    return name
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cfps-backend", description="CFPS Hub auth service")
+    p = _Parser(prog="cfps-backend", description="CFPS Hub auth service")
     p.add_argument("--config", help=f"config file (default: ${ENV_VAR} or {config_path()})")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     s = sub.add_parser("serve", help="run the HTTP service (uvicorn)")
     s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    s.add_argument("--workers", type=int)
+    s.add_argument("--port", type=_bounded(int, 1, 65535))
+    s.add_argument("--workers", type=_bounded(int, 1, 64))
     s.set_defaults(func=cmd_serve)
 
-    db = sub.add_parser("db", help="database").add_subparsers(dest="dbcmd", required=True)
+    db = sub.add_parser("db", help="database").add_subparsers(dest="dbcmd", required=True, parser_class=_Parser)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
     sub.add_parser("check-config", help="validate the config file").set_defaults(func=cmd_check_config)
 
-    inv = sub.add_parser("invite", help="invite codes").add_subparsers(dest="invcmd", required=True)
+    inv = sub.add_parser("invite", help="invite codes").add_subparsers(dest="invcmd", required=True, parser_class=_Parser)
     ic = inv.add_parser("create", help="create a code (printed once)")
-    ic.add_argument("--uses", type=int, default=1)
-    ic.add_argument("--expires-days", type=float, default=7.0)
+    ic.add_argument("--uses", type=_bounded(int, 1, 1_000_000), default=1, help="1 to 1000000 (default 1)")
+    ic.add_argument(
+        "--expires-days", type=_bounded(float, 0.001, 3650), default=7.0, help="more than 0, at most 3650 (default 7)"
+    )
     ic.add_argument("--note", default="")
     ic.set_defaults(func=cmd_invite_create)
     inv.add_parser("list", help="list codes").set_defaults(func=cmd_invite_list)
 
-    us = sub.add_parser("user", help="accounts").add_subparsers(dest="usercmd", required=True)
+    us = sub.add_parser("user", help="accounts").add_subparsers(dest="usercmd", required=True, parser_class=_Parser)
     us.add_parser("list").set_defaults(func=cmd_user_list)
     d = us.add_parser("disable")
-    d.add_argument("name")
+    d.add_argument("name", type=_username)
     d.set_defaults(func=lambda a: cmd_user_enable(a, True))
     e = us.add_parser("enable")
-    e.add_argument("name")
+    e.add_argument("name", type=_username)
     e.set_defaults(func=lambda a: cmd_user_enable(a, False))
     r = us.add_parser("reset-password", help="read the new password from stdin")
-    r.add_argument("name")
+    r.add_argument("name", type=_username)
     r.set_defaults(func=cmd_user_reset)
     return p
 

@@ -22,6 +22,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "password_too_long": ("密码太长，最多 {n} 个字符。", "Password too long: at most {n} characters."),
     "password_common": ("密码过于常见，请换一个更难猜的密码。", "This password is too common; choose a harder one."),
     "password_contains_username": ("密码不能包含用户名。", "The password must not contain the username."),
+    "password_blank": ("密码不能只由空格组成。", "The password must not be only spaces."),
+    "password_repeated": (
+        "密码不能是同一个字符或同一段文字的重复。",
+        "The password must not be one character or one string repeated.",
+    ),
+    "password_context": (
+        "密码主要由本站名称（如 cfps、jupyter、hub 或网站域名）组成，请换一个。",
+        "The password is mostly this site's own words (cfps, jupyter, hub, its domain); choose another.",
+    ),
     "password_classes": (
         "密码需包含大写字母、小写字母、数字、符号中的至少三类。",
         "Use at least three of: upper case, lower case, digits, symbols.",

@@ -3,11 +3,13 @@ uvicorn worker process (and across hosts sharing a MySQL database).
 
 Keys are SHA-256 digests of "scope|identity" (no usernames or IPs stored in
 clear). One atomic upsert per hit: INSERT .. ON CONFLICT DO UPDATE (SQLite) /
-ON DUPLICATE KEY UPDATE (MySQL).
+ON DUPLICATE KEY UPDATE (MySQL). Client addresses are counted by `ip_bucket`:
+an IPv6 host usually holds a whole /64, so the /64 is the identity.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import time
 from dataclasses import dataclass
@@ -30,6 +32,19 @@ class Verdict:
 def _window(rl: RateLimit, now: float) -> tuple[int, int]:
     start = int(now // rl.period) * rl.period
     return start, start + rl.period
+
+
+def ip_bucket(ip: str) -> str:
+    """The identity of a client address: IPv4 as is, IPv6 by its /64."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if addr.version == 6:
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
 
 
 def rate_key(scope: str, identity: str) -> str:

@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +72,12 @@ class Service:
             self._hasher = Hasher(self.settings.argon2, self.settings.argon2_max_concurrency)
         return self._hasher
 
+    @property
+    def context_words(self) -> tuple[str, ...]:
+        """Words of this service a password must not be made of (with the username)."""
+        host = urlsplit(self.settings.public_url).hostname or ""
+        return (*policy.SERVICE_WORDS, host, host.split(".")[0])
+
     def digest(self, value: str) -> str:
         return keyed_digest(self._key, value)
 
@@ -81,22 +88,36 @@ class Service:
 
     # ------------------------------------------------------------------- login
     def login(self, ip: str, username_raw: str, password: str, authz: AuthzRequest) -> str | Failure:
-        """Verify credentials; on success return a fresh one-time code."""
+        """Verify credentials; on success return a fresh one-time code.
+
+        Only failures are counted, so a class behind one NAT address logs in
+        freely. An address over its failure limit is refused. An account over
+        its failure limit is refused only to addresses that failed on it in the
+        window: a stranger's guessing never locks the right password out.
+        """
         rl = self.settings.rate_limit
         username = policy.normalize_username(username_raw)[:64]
-        with self.db.write() as s:
-            v_ip = ratelimit.hit(s, rl, "login-ip", ip)
-            v_acct = ratelimit.peek(s, rl, "login-user", username)
+        where = ratelimit.ip_bucket(ip)
+        with self.db.read() as s:
+            v_ip = ratelimit.peek(s, rl, "login-fail-ip", where)
+            v_acct = ratelimit.peek(s, rl, "login-fail-user", username)
+            v_pair = ratelimit.peek(s, rl, "login-fail-pair", f"{username}|{where}") if not v_acct.allowed else None
             row = s.execute(select(User.id, User.password_hash, User.disabled).where(User.username == username)).first()
-        for v, scope in ((v_ip, "ip"), (v_acct, "account")):
-            if not v.allowed:
-                audit.event("rate_limited", logging.WARNING, endpoint="login", scope=scope, ip=ip, username=username)
-                return Failure(429, "rate_limited", retry_after=v.retry_after)
+        blocked = None
+        if not v_ip.allowed:
+            blocked = ("ip", v_ip)
+        elif v_pair is not None and v_pair.count > 0:
+            blocked = ("account", v_acct)
+        if blocked:
+            audit.event("rate_limited", logging.WARNING, endpoint="login", scope=blocked[0], ip=ip, username=username)
+            return Failure(429, "rate_limited", retry_after=blocked[1].retry_after)
 
-        ok = self.hasher.verify(row.password_hash if row else None, password)
+        ok, legacy = self.verify_password(row.password_hash if row else None, password)
         if not ok:
             with self.db.write() as s:
-                ratelimit.hit(s, rl, "login-user", username)
+                ratelimit.hit(s, rl, "login-fail-ip", where)
+                ratelimit.hit(s, rl, "login-fail-user", username)
+                ratelimit.hit(s, rl, "login-fail-pair", f"{username}|{where}")
             audit.event(
                 "login_failed",
                 logging.WARNING,
@@ -112,7 +133,8 @@ class Service:
             )
             return Failure(403, "account_disabled", "username")
 
-        new_hash = self.hasher.hash(password) if self.hasher.needs_rehash(row.password_hash) else None
+        rehash = legacy or self.hasher.needs_rehash(row.password_hash)
+        new_hash = self.hasher.hash(policy.normalize_password(password)) if rehash else None
         code = new_secret(32)
         code_hash = self.digest(code)
         now = int(time.time())
@@ -133,6 +155,16 @@ class Service:
         audit.event("login_ok", username=username, ip=ip, client_id=authz.client.client_id)
         return code
 
+    def verify_password(self, stored: str | None, password: str) -> tuple[bool, bool]:
+        """(matches, legacy): hashes are of the NFKC form; one made before
+        normalisation still verifies with the password as typed (legacy: rehash)."""
+        normal = policy.normalize_password(password)
+        if self.hasher.verify(stored, normal):
+            return True, False
+        if normal != password and self.hasher.verify(stored, password):
+            return True, True
+        return False, False
+
     # ---------------------------------------------------------------- register
     def _check_operator_invite(self, code: str) -> bool:
         hit = False
@@ -141,9 +173,12 @@ class Service:
         return hit
 
     def register(self, ip: str, username_raw: str, password: str, invite_code: str) -> str | Failure:
+        # Only wrong invite codes count (the secret a stranger would guess): a
+        # class registering from one NAT address is never refused for its number.
         rl = self.settings.rate_limit
-        with self.db.write() as s:
-            v = ratelimit.hit(s, rl, "register-ip", ip)
+        where = ratelimit.ip_bucket(ip)
+        with self.db.read() as s:
+            v = ratelimit.peek(s, rl, "register-fail-ip", where)
         if not v.allowed:
             audit.event("rate_limited", logging.WARNING, endpoint="register", scope="ip", ip=ip)
             return Failure(429, "rate_limited", retry_after=v.retry_after)
@@ -162,13 +197,15 @@ class Service:
             with self.db.read() as s:
                 inv = s.execute(select(InviteCode).where(InviteCode.code_hash == invite_hash)).scalar_one_or_none()
             if inv is None or inv.uses >= inv.max_uses or (inv.expires_at is not None and inv.expires_at <= now):
+                with self.db.write() as s:
+                    ratelimit.hit(s, rl, "register-fail-ip", where)
                 audit.event("register_failed", logging.WARNING, username=username, ip=ip, reason="bad_invite")
                 return Failure(400, "invite_invalid", "invite_code")
         with self.db.read() as s:
             if s.execute(select(User.id).where(User.username == username)).first():
                 return Failure(400, "username_taken", "username")
 
-        pw_hash = self.hasher.hash(password)
+        pw_hash = self.hasher.hash(policy.normalize_password(password))
         try:
             with self.db.write() as s:
                 invite_id = None
@@ -203,6 +240,7 @@ class Service:
             min_length=st.password_min_length,
             max_length=st.password_max_length,
             require_classes=st.password_require_classes,
+            context_words=self.context_words,
         )
         if perr:
             return Failure(400, perr[0], "password", perr[1])
@@ -215,24 +253,20 @@ class Service:
         good = constant_eq(client.client_secret if client else self._dummy_secret, secret)
         return client if client is not None and good else None
 
+    # Only failed client authentications are counted, and only per address:
+    # strangers cannot slow the registered client (which holds the secret, and
+    # whose codes are 256-bit one-time values nobody can guess) from elsewhere.
     def token_throttled(self, ip: str, client_id: str) -> Failure | None:
-        rl = self.settings.rate_limit
         with self.db.read() as s:
-            verdicts = (
-                ("ip", ratelimit.peek(s, rl, "token-ip", ip)),
-                ("client", ratelimit.peek(s, rl, "token-client", client_id[:256])),
-            )
-        for scope, v in verdicts:
-            if not v.allowed:
-                audit.event("rate_limited", logging.WARNING, endpoint="token", scope=scope, ip=ip, client_id=client_id[:128])
-                return Failure(429, "rate_limited", retry_after=v.retry_after)
+            v = ratelimit.peek(s, self.settings.rate_limit, "token-fail-ip", ratelimit.ip_bucket(ip))
+        if not v.allowed:
+            audit.event("rate_limited", logging.WARNING, endpoint="token", scope="ip", ip=ip, client_id=client_id[:128])
+            return Failure(429, "rate_limited", retry_after=v.retry_after)
         return None
 
     def client_auth_failed(self, ip: str, client_id: str) -> None:
-        rl = self.settings.rate_limit
         with self.db.write() as s:
-            ratelimit.hit(s, rl, "token-ip", ip)
-            ratelimit.hit(s, rl, "token-client", client_id[:256])
+            ratelimit.hit(s, self.settings.rate_limit, "token-fail-ip", ratelimit.ip_bucket(ip))
         audit.event("token_client_auth_failed", logging.WARNING, client_id=client_id[:128], ip=ip)
 
     def redeem(
@@ -245,12 +279,8 @@ class Service:
         token = new_secret(32)
         token_hash = self.digest(token)
         challenge_of_verifier = s256(verifier) if verifier and valid_code_verifier(verifier) else None
-        rl = self.settings.rate_limit
         reason = None
         user_id = None
-        throttled = self.token_throttled(ip, client.client_id)  # read-only, outside the write lock
-        if throttled:
-            return throttled
         with self.db.write() as s:
             row = s.execute(
                 select(
@@ -306,8 +336,6 @@ class Service:
                                 expires_at=now + self.settings.access_token_ttl_seconds,
                             )
                         )
-            if reason:
-                ratelimit.hit(s, rl, "token-ip", ip)
         if reason:
             audit.event("token_failed", logging.WARNING, client_id=client.client_id, ip=ip, reason=reason)
             return Failure(400, "invalid_grant")
@@ -391,7 +419,7 @@ class Service:
         perr = self.password_problem(password, username)
         if perr:
             return perr
-        h = self.hasher.hash(password)
+        h = self.hasher.hash(policy.normalize_password(password))
         now = int(time.time())
         with self.db.write() as s:
             s.execute(update(User).where(User.id == uid).values(password_hash=h))

@@ -1,16 +1,23 @@
-"""Checklist items 16 (token brute force), 22 (XFF trust), 25 (throttling)."""
+"""Checklist items 16 (token brute force), 22 (XFF trust), 25 (throttling).
+
+The model (app/backend/README.md): only failures count; strangers' failures
+never throttle the registered client or another address; an account under
+attack refuses only the addresses that failed on it."""
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 from conftest import (
-    CLIENTS,
     OPERATOR_INVITE,
     PASSWORD,
     authz_params,
     fresh_ip,
     fresh_username,
+    login_code,
     pkce_pair,
+    redeem,
     register,
     wait_for_fresh_window,
 )
@@ -43,31 +50,74 @@ def test_login_per_ip_across_workers(server):
     assert len(pids) >= 2, "requests did not reach both workers"
 
 
-def test_login_per_account(server):
+def test_brute_force_on_an_account_never_locks_the_right_password_out(server):
     wait_for_fresh_window()
     with new_conn(server, fresh_ip()) as c:
         name = register(c)
     _, ch = pkce_pair()
-    statuses = []
-    for _ in range(LIMIT):
-        with new_conn(server, fresh_ip()) as c:  # different IPs: only the account limit applies
-            statuses.append(c.post("/login", data={"username": name, "password": "Wrong-pass-1", **authz_params(ch)}).status_code)
-    assert statuses == [401] * LIMIT
+    attackers = [fresh_ip() for _ in range(LIMIT)]
+    for ip in attackers:  # the account's failure limit, from many addresses
+        with new_conn(server, ip) as c:
+            assert c.post("/login", data={"username": name, "password": "Wrong-pass-1", **authz_params(ch)}).status_code == 401
+    # The owner, from an address that has not failed, gets in.
     with new_conn(server, fresh_ip()) as c:
+        assert c.post("/login", data={"username": name, "password": PASSWORD, **authz_params(ch)}).status_code == 303
+    # An address that failed on this account gets no further try, right or wrong.
+    with new_conn(server, attackers[0]) as c:
         r = c.post("/login", data={"username": name, "password": PASSWORD, **authz_params(ch)})
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     assert any(e.get("event") == "rate_limited" and e.get("scope") == "account" for e in server.log_lines())
+    # A new address gets one guess while the account is over its limit.
+    newcomer = fresh_ip()
+    for want in (401, 429):
+        with new_conn(server, newcomer) as c:
+            assert c.post("/login", data={"username": name, "password": "Wrong-pass-2", **authz_params(ch)}).status_code == want
 
 
-def test_register_per_ip(server):
+def test_a_class_behind_one_nat_address_logs_in(server):
+    # 40 researchers (here 4 x the limit) register and log in from one address within a minute.
+    wait_for_fresh_window(need=40)
+    nat = fresh_ip()
+    _, ch = pkce_pair()
+    for _ in range(4 * LIMIT):
+        with new_conn(server, nat) as c:
+            name = register(c)
+            assert c.post("/login", data={"username": name, "password": PASSWORD, **authz_params(ch)}).status_code == 303
+
+
+def test_ipv6_addresses_of_one_64_count_as_one(server):
+    wait_for_fresh_window()
+    _, ch = pkce_pair()
+    prefix = f"2001:db8:{secrets.randbelow(65536):x}:{secrets.randbelow(65536):x}"
+    statuses = []
+    for i in range(LIMIT + 1):
+        with new_conn(server, f"{prefix}::{i + 1:x}") as c:
+            r = c.post("/login", data={"username": f"nobody{i}x", "password": "Wrong-pass-1", **authz_params(ch)})
+            statuses.append(r.status_code)
+    assert statuses == [401] * LIMIT + [429]
+    # Another /64 is another address.
+    with new_conn(server, f"{prefix[:-1]}{'0' if prefix[-1] != '0' else '1'}::1") as c:
+        r = c.post("/login", data={"username": "nobodyy", "password": "Wrong-pass-1", **authz_params(ch)})
+    assert r.status_code == 401
+
+
+def test_register_counts_only_wrong_invite_codes(server):
     wait_for_fresh_window()
     ip = fresh_ip()
     statuses = []
     for _ in range(LIMIT + 1):
         with new_conn(server, ip) as c:
-            statuses.append(c.post("/register", json={"username": "ab", "password": PASSWORD, "invite_code": OPERATOR_INVITE}))
+            statuses.append(
+                c.post("/register", json={"username": fresh_username(), "password": PASSWORD, "invite_code": "guess"})
+            )
     assert [r.status_code for r in statuses[:LIMIT]] == [400] * LIMIT
     assert statuses[LIMIT].status_code == 429 and "retry-after" in statuses[LIMIT].headers
+    # Mistakes in the other fields are the researcher's own and never count.
+    ip = fresh_ip()
+    for _ in range(LIMIT + 1):
+        with new_conn(server, ip) as c:
+            r = c.post("/register", json={"username": "ab", "password": PASSWORD, "invite_code": OPERATOR_INVITE})
+            assert r.status_code == 400
 
 
 def test_spoofed_xff_from_untrusted_peer_ignored(server):
@@ -79,7 +129,7 @@ def test_spoofed_xff_from_untrusted_peer_ignored(server):
         transport = httpx.HTTPTransport(local_address="127.0.0.2")
         with new_conn(server, fresh_ip(), transport=transport) as c:
             statuses.append(
-                c.post("/register", json={"username": "ab", "password": PASSWORD, "invite_code": OPERATOR_INVITE}).status_code
+                c.post("/register", json={"username": fresh_username(), "password": PASSWORD, "invite_code": "guess"}).status_code
             )
     assert statuses[:LIMIT] == [400] * LIMIT and statuses[LIMIT] == 429
     ips = {e.get("ip") for e in server.log_lines() if e.get("event") == "rate_limited"}
@@ -91,7 +141,7 @@ def test_trusted_proxy_xff_honoured(server):
     wait_for_fresh_window()
     for _ in range(LIMIT + 3):
         with new_conn(server, fresh_ip()) as c:
-            r = c.post("/register", json={"username": "ab", "password": PASSWORD, "invite_code": OPERATOR_INVITE})
+            r = c.post("/register", json={"username": fresh_username(), "password": PASSWORD, "invite_code": "guess"})
             assert r.status_code == 400
 
 
@@ -114,13 +164,37 @@ def test_token_endpoint_bruteforce(server):
             )
     assert [r.status_code for r in statuses[:LIMIT]] == [401] * LIMIT
     assert statuses[LIMIT].status_code == 429 and "retry-after" in statuses[LIMIT].headers
-    # per client_id too: another IP guessing the same client's secret is throttled
+    # Only that address: the registered client's own exchange from elsewhere goes on.
     with new_conn(server, fresh_ip()) as c:
-        r = c.post(
-            "/token",
-            data={"grant_type": "authorization_code", "code": "x", "client_id": "victim", "client_secret": CLIENTS["victim"][0]},
-        )
-    assert r.status_code == 429
+        r = redeem(c, *login_code(c, register(c)), client_id="jupyterhub")
+    assert r.status_code == 200, r.text
+
+
+def test_a_strangers_wrong_secret_flood_never_throttles_the_hub(server):
+    wait_for_fresh_window()
+    for _ in range(LIMIT + 2):  # from many addresses, for the hub's own client id
+        with new_conn(server, fresh_ip()) as c:
+            r = c.post(
+                "/token",
+                data={"grant_type": "authorization_code", "code": "x", "client_id": "jupyterhub", "client_secret": "wrong-0123"},
+            )
+            assert r.status_code == 401
+    with new_conn(server, fresh_ip()) as c:
+        assert redeem(c, *login_code(c, register(c))).status_code == 200
+
+
+def test_the_hubs_failed_exchanges_never_throttle_its_next(server):
+    # Bogus and reused codes with the right secret, all from the hub's one
+    # address (a user reloading the callback page): no 429, ever.
+    wait_for_fresh_window()
+    hub = fresh_ip()
+    with new_conn(server, hub) as c:
+        code, verifier = login_code(c, register(c))
+        assert redeem(c, code, verifier).status_code == 200
+        for i in range(LIMIT + 2):
+            r = redeem(c, code, verifier) if i % 2 else redeem(c, f"bogus-code-{i}", verifier)
+            assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+        assert redeem(c, *login_code(c, register(c))).status_code == 200
 
 
 def test_successful_logins_do_not_lock_account(server):
