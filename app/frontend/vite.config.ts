@@ -1,6 +1,6 @@
-// Multi-page build: /index.html, /login/index.html, /register/index.html, so a
+// Multi-page build: /index.html and /{login,register,password}/index.html, so a
 // plain static server (nginx: try_files $uri $uri/index.html) serves /login
-// and /register. Everything is bundled: the pages load nothing from other hosts.
+// /register and /password. Everything is bundled: the pages load nothing from other hosts.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
@@ -10,14 +10,14 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 // The auth service behind /api/ in the dev server (nginx strips /api/ the same way).
 const backend = process.env.CFPS_BACKEND_URL ?? 'http://127.0.0.1:8100';
 
-// The dev server answers /login and /register like nginx does in prod.
+// The dev server answers /login, /register and /password like nginx does in prod.
 function pageWithoutSlash(): Plugin {
   return {
     name: 'cfps-page-without-slash',
     configureServer(server) {
       server.middlewares.use((req, _res, next) => {
         const [path, query] = (req.url ?? '').split('?', 2);
-        if (path === '/login' || path === '/register') {
+        if (path === '/login' || path === '/register' || path === '/password') {
           req.url = `${path}/index.html${query ? `?${query}` : ''}`;
         }
         next();
@@ -38,6 +38,7 @@ export default defineConfig({
         main: resolve(root, 'index.html'),
         login: resolve(root, 'login/index.html'),
         register: resolve(root, 'register/index.html'),
+        password: resolve(root, 'password/index.html'),
       },
     },
   },

@@ -435,6 +435,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"username": out, "message": "ok"}, status_code=201)
 
     @app.post(
+        "/password",
+        summary="Change one's own password (the current one is required); revokes the user's tokens",
+        openapi_extra=_body_schema(
+            {"username": "user name", "password": "current password", "new_password": "new password"},
+            ["username", "password", "new_password"],
+        ),
+    )
+    async def change_password(request: Request):
+        p, _ = await read_params(request)
+        for f in ("username", "password", "new_password"):
+            if not p.get(f):
+                return err(request, "field_required", 400, f)
+        if len(p["username"]) > 256 or len(p["password"]) > 1024:
+            return err(request, "invalid_credentials", 401, "password")
+        if len(p["new_password"]) > settings.password_max_length:
+            return err(request, "password_too_long", 400, "new_password", n=settings.password_max_length)
+        out = await run_in_threadpool(svc.change_password, client_ip(request), p["username"], p["password"], p["new_password"])
+        if isinstance(out, Failure):
+            return fail(request, out)
+        cache.clear()  # this process's cached userinfo answers for the revoked tokens
+        return JSONResponse({"message": message("password_changed", lang_of(request))})
+
+    @app.post(
         "/token",
         summary="OAuth2 token endpoint (authorization_code + PKCE S256)",
         openapi_extra=_body_schema(

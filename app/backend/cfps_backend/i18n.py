@@ -35,6 +35,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "密码需包含大写字母、小写字母、数字、符号中的至少三类。",
         "Use at least three of: upper case, lower case, digits, symbols.",
     ),
+    "password_changed": (
+        "密码已修改；所有已登录的会话都需要用新密码重新登录。",
+        "Password changed; every session signed in before must log in again with the new password.",
+    ),
     "invite_invalid": ("邀请码无效、已过期或已用完。", "The invite code is invalid, expired or used up."),
     "field_required": ("缺少必填字段。", "A required field is missing."),
     "invalid_token": ("访问令牌无效或已过期。", "The access token is invalid or expired."),

@@ -87,8 +87,8 @@ class Service:
             return s.execute(select(1)).scalar_one() == 1
 
     # ------------------------------------------------------------------- login
-    def login(self, ip: str, username_raw: str, password: str, authz: AuthzRequest) -> str | Failure:
-        """Verify credentials; on success return a fresh one-time code.
+    def _check_password(self, ip: str, username: str, password: str, endpoint: str, client_id: str = ""):
+        """The account's row and whether its hash is legacy, or a Failure.
 
         Only failures are counted, so a class behind one NAT address logs in
         freely. An address over its failure limit is refused. An account over
@@ -96,7 +96,6 @@ class Service:
         window: a stranger's guessing never locks the right password out.
         """
         rl = self.settings.rate_limit
-        username = policy.normalize_username(username_raw)[:64]
         where = ratelimit.ip_bucket(ip)
         with self.db.read() as s:
             v_ip = ratelimit.peek(s, rl, "login-fail-ip", where)
@@ -109,7 +108,7 @@ class Service:
         elif v_pair is not None and v_pair.count > 0:
             blocked = ("account", v_acct)
         if blocked:
-            audit.event("rate_limited", logging.WARNING, endpoint="login", scope=blocked[0], ip=ip, username=username)
+            audit.event("rate_limited", logging.WARNING, endpoint=endpoint, scope=blocked[0], ip=ip, username=username)
             return Failure(429, "rate_limited", retry_after=blocked[1].retry_after)
 
         ok, legacy = self.verify_password(row.password_hash if row else None, password)
@@ -119,20 +118,21 @@ class Service:
                 ratelimit.hit(s, rl, "login-fail-user", username)
                 ratelimit.hit(s, rl, "login-fail-pair", f"{username}|{where}")
             audit.event(
-                "login_failed",
-                logging.WARNING,
-                username=username,
-                ip=ip,
-                client_id=authz.client.client_id,
-                reason="bad_credentials",
+                f"{endpoint}_failed", logging.WARNING, username=username, ip=ip, client_id=client_id, reason="bad_credentials"
             )
             return Failure(401, "invalid_credentials", "password")
         if row.disabled:
-            audit.event(
-                "login_failed", logging.WARNING, username=username, ip=ip, client_id=authz.client.client_id, reason="disabled"
-            )
+            audit.event(f"{endpoint}_failed", logging.WARNING, username=username, ip=ip, client_id=client_id, reason="disabled")
             return Failure(403, "account_disabled", "username")
+        return row, legacy
 
+    def login(self, ip: str, username_raw: str, password: str, authz: AuthzRequest) -> str | Failure:
+        """Verify credentials; on success return a fresh one-time code."""
+        username = policy.normalize_username(username_raw)[:64]
+        checked = self._check_password(ip, username, password, "login", authz.client.client_id)
+        if isinstance(checked, Failure):
+            return checked
+        row, legacy = checked
         rehash = legacy or self.hasher.needs_rehash(row.password_hash)
         new_hash = self.hasher.hash(policy.normalize_password(password)) if rehash else None
         code = new_secret(32)
@@ -411,6 +411,29 @@ class Service:
         audit.event("user_disabled" if disabled else "user_enabled", username=username)
         return True
 
+    def change_password(self, ip: str, username_raw: str, current: str, new: str) -> Failure | None:
+        """The user's own change: the current password (throttled like a login),
+        then the policy; every token of the user is revoked."""
+        username = policy.normalize_username(username_raw)[:64]
+        checked = self._check_password(ip, username, current, "password_change")
+        if isinstance(checked, Failure):
+            return checked
+        row, _ = checked
+        perr = self.password_problem(new, username)
+        if perr:
+            perr.field = "new_password"
+            return perr
+        self._set_password(row.id, new)
+        audit.event("password_changed", username=username, ip=ip)
+        return None
+
+    def _set_password(self, user_id: int, password: str) -> None:
+        h = self.hasher.hash(policy.normalize_password(password))
+        now = int(time.time())
+        with self.db.write() as s:
+            s.execute(update(User).where(User.id == user_id).values(password_hash=h))
+            s.execute(update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=now))
+
     def reset_password(self, username: str, password: str) -> Failure | None:
         with self.db.read() as s:
             uid = s.execute(select(User.id).where(User.username == username)).scalar_one_or_none()
@@ -419,11 +442,7 @@ class Service:
         perr = self.password_problem(password, username)
         if perr:
             return perr
-        h = self.hasher.hash(policy.normalize_password(password))
-        now = int(time.time())
-        with self.db.write() as s:
-            s.execute(update(User).where(User.id == uid).values(password_hash=h))
-            s.execute(update(Token).where(Token.user_id == uid, Token.revoked_at.is_(None)).values(revoked_at=now))
+        self._set_password(uid, password)
         audit.event("password_reset", username=username)
         return None
 

@@ -50,3 +50,15 @@ export function checkLogin(v: { username: string; password: string }): FieldErro
   if (v.password.length === 0) errors.push({ field: 'password', code: 'password_required' });
   return errors;
 }
+
+/** Password change: both passwords present; the new one meets the length rules. */
+export function checkPasswordChange(v: { username: string; password: string; new_password: string }): FieldError[] {
+  const errors = checkLogin(v);
+  if (v.new_password.length === 0) {
+    errors.push({ field: 'new_password', code: 'new_password_required' });
+  } else {
+    const problem = checkPassword(v.new_password);
+    if (problem) errors.push({ ...problem, field: 'new_password' });
+  }
+  return errors;
+}

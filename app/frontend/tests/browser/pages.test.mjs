@@ -309,3 +309,44 @@ describe('login', () => {
     await context.close();
   });
 });
+
+describe('password page', () => {
+  it('changes the password with the current one; then only the new one logs in', async () => {
+    const username = await registerViaApi(freshUsername());
+    const { page, context, problems } = await openPage(stack);
+    await page.goto(`${stack.origin}/password`);
+    assert.equal(await page.title(), '修改密码 — CFPS Hub');
+    await page.fill('#username', username);
+    await page.fill('#password', 'not-the-password-1');
+    await page.fill('#new_password', 'Survey-Waves-2010-2022');
+    let res = await submitAndWait(page, '/api/password', () => page.click('button[type="submit"]'));
+    assert.equal(res.status(), 401);
+    await page.waitForFunction(() => document.getElementById('password-error')?.textContent === '用户名或密码错误。');
+    await page.fill('#password', PASSWORD);
+    await page.fill('#new_password', 'jupyterhub1');
+    res = await submitAndWait(page, '/api/password', () => page.click('button[type="submit"]'));
+    assert.equal(res.status(), 400);
+    await page.waitForFunction(() => /本站名称/.test(document.getElementById('new_password-error')?.textContent ?? ''));
+    await page.fill('#new_password', 'Survey-Waves-2010-2022');
+    res = await submitAndWait(page, '/api/password', () => page.click('button[type="submit"]'));
+    assert.equal(res.status(), 200);
+    await page.waitForFunction(() => /密码已修改/.test(document.querySelector('[data-form-status]')?.textContent ?? ''));
+    assert.equal(await page.inputValue('#password'), '');
+    assertClean(problems, [400, 401]);
+    await context.close();
+
+    const { challenge } = pkcePair();
+    const params = Object.fromEntries(new URL(loginUrl(challenge).url).searchParams);
+    for (const [password, want] of [
+      [PASSWORD, 401],
+      ['Survey-Waves-2010-2022', 200],
+    ]) {
+      const r = await fetch(`${stack.backendUrl}/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': freshIp() },
+        body: JSON.stringify({ username, password, ...params }),
+      });
+      assert.equal(r.status, want);
+    }
+  });
+});

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { checkInviteCode, checkLogin, checkPassword, checkRegistration, checkUsername, codePoints } from '../../src/validate';
+import {
+  checkInviteCode,
+  checkLogin,
+  checkPassword,
+  checkPasswordChange,
+  checkRegistration,
+  checkUsername,
+  codePoints,
+} from '../../src/validate';
 
 describe('username (4-16 of [a-z0-9_], as the server)', () => {
   it.each(['abcd', 'user_01', 'a_b_c_d_e_f_g_h1', '1234'])('accepts %s', (name) => {
@@ -42,5 +50,19 @@ describe('forms', () => {
   it('login only needs both fields (old names may predate the rules)', () => {
     expect(checkLogin({ username: 'Old.Name', password: 'x' })).toEqual([]);
     expect(checkLogin({ username: '', password: '' }).map((e) => e.code)).toEqual(['username_required', 'password_required']);
+  });
+});
+
+describe('password change', () => {
+  it('needs every field and puts the new password\'s problems under it', () => {
+    expect(checkPasswordChange({ username: '', password: '', new_password: '' }).map((e) => e.field)).toEqual([
+      'username',
+      'password',
+      'new_password',
+    ]);
+    expect(checkPasswordChange({ username: 'alice_1', password: 'old', new_password: 'short' })).toEqual([
+      { field: 'new_password', code: 'password_too_short', params: { n: 8 } },
+    ]);
+    expect(checkPasswordChange({ username: 'alice_1', password: 'old', new_password: 'Correct-Horse-9' })).toEqual([]);
   });
 });

@@ -1,0 +1,45 @@
+// /password: a researcher changes their own password. The current one goes
+// with the new one to /api/password; on success every earlier session of the
+// user must log in again (the auth service revokes their tokens).
+import './style.css';
+import { postJson } from './api';
+import { Form } from './form';
+import { initPage, lang } from './page';
+import { checkPasswordChange } from './validate';
+
+initPage();
+
+const form = new Form('password-form', ['username', 'password', 'new_password'], 'password.submit', 'password.busy');
+
+form.el.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void submit();
+});
+
+async function submit(): Promise<void> {
+  form.clear();
+  const values = {
+    username: form.value('username').trim(),
+    password: form.value('password'),
+    new_password: form.value('new_password'),
+  };
+  const errors = checkPasswordChange(values);
+  if (errors.length > 0) {
+    form.setFieldErrors(errors);
+    return;
+  }
+  form.setBusy(true);
+  try {
+    const result = await postJson('/api/password', values, lang());
+    if (result.status === 200) {
+      form.el.reset();
+      form.setStatus({ key: 'password.done' });
+      form.setBusy(false);
+      return;
+    }
+    form.showServerError(result);
+  } catch {
+    form.setStatus({ key: 'error.network' });
+  }
+  form.setBusy(false);
+}
