@@ -121,6 +121,20 @@ def cmd_user_list(args) -> int:
     return 0
 
 
+def _end_hub_session(st: Settings, name: str) -> int:
+    """After an admin action: end the user's hub session and stop their server."""
+    from .hub import HubError, end_session
+
+    try:
+        told = end_session(st, name)
+    except HubError as exc:
+        print(f"error: {exc}; run the command again once the hub answers (its session goes on until then)", file=sys.stderr)
+        return 1
+    if told:
+        print("  their JupyterHub session is ended and their server stopped (their files are kept)")
+    return 0
+
+
 def cmd_user_enable(args, disabled: bool) -> int:
     st = _settings(args)
     _require_migrated(st)
@@ -128,7 +142,17 @@ def cmd_user_enable(args, disabled: bool) -> int:
         print(f"error: no user {args.name!r}", file=sys.stderr)
         return 1
     print(f"user {args.name} {'disabled' if disabled else 'enabled'}")
-    return 0
+    return _end_hub_session(st, args.name) if disabled else 0
+
+
+def cmd_user_delete(args) -> int:
+    st = _settings(args)
+    _require_migrated(st)
+    if not _service(st).delete_user(args.name):
+        print(f"error: no user {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"user {args.name} deleted")
+    return _end_hub_session(st, args.name)
 
 
 def cmd_user_reset(args) -> int:
@@ -145,7 +169,7 @@ def cmd_user_reset(args) -> int:
         print(f"error: {message(fail.error, 'en', **fail.params)}", file=sys.stderr)
         return 1
     print(f"password of {args.name} reset; its access tokens were revoked")
-    return 0
+    return _end_hub_session(st, args.name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -208,12 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     us = sub.add_parser("user", help="accounts").add_subparsers(dest="usercmd", required=True, parser_class=_Parser)
     us.add_parser("list").set_defaults(func=cmd_user_list)
-    d = us.add_parser("disable")
+    d = us.add_parser("disable", help="refuse new logins; end the hub session, stop the server")
     d.add_argument("name", type=_username)
     d.set_defaults(func=lambda a: cmd_user_enable(a, True))
     e = us.add_parser("enable")
     e.add_argument("name", type=_username)
     e.set_defaults(func=lambda a: cmd_user_enable(a, False))
+    x = us.add_parser("delete", help="remove the account (the user's files are kept)")
+    x.add_argument("name", type=_username)
+    x.set_defaults(func=cmd_user_delete)
     r = us.add_parser("reset-password", help="read the new password from stdin")
     r.add_argument("name", type=_username)
     r.set_defaults(func=cmd_user_reset)

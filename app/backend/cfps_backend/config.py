@@ -87,6 +87,8 @@ class Settings:
     db_pool_size: int
     threadpool_size: int
     argon2_max_concurrency: int
+    hub_api_url: str = ""
+    hub_api_token: str = ""
     path: str = field(default="")
 
 
@@ -172,6 +174,8 @@ def parse_settings(raw: dict, path: str = "") -> Settings:
         "db_pool_size",
         "threadpool_size",
         "argon2_max_concurrency",
+        "hub_api_url",
+        "hub_api_token",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -287,6 +291,14 @@ def parse_settings(raw: dict, path: str = "") -> Settings:
     if a2c < 0:
         raise ConfigError("config key 'argon2_max_concurrency' must be >= 0 (0 = unlimited)")
 
+    # JupyterHub's REST API, told when an admin disables, resets or deletes a user.
+    hub_api_url = _get(raw, "hub_api_url", str, "").rstrip("/")
+    hub_api_token = _get(raw, "hub_api_token", str, "")
+    if bool(hub_api_url) != bool(hub_api_token):
+        raise ConfigError("config keys 'hub_api_url' and 'hub_api_token' are set together or not at all")
+    if hub_api_url and urlsplit(hub_api_url).scheme not in ("http", "https"):
+        raise ConfigError("config key 'hub_api_url' must be an http(s) URL")
+
     return Settings(
         secret_key=secret_key,
         database_url=database_url,
@@ -315,5 +327,7 @@ def parse_settings(raw: dict, path: str = "") -> Settings:
         db_pool_size=pool,
         threadpool_size=tp,
         argon2_max_concurrency=a2c,
+        hub_api_url=hub_api_url,
+        hub_api_token=hub_api_token,
         path=path,
     )

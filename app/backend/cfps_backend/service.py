@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, policy, ratelimit
@@ -433,6 +433,18 @@ class Service:
         with self.db.write() as s:
             s.execute(update(User).where(User.id == user_id).values(password_hash=h))
             s.execute(update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=now))
+
+    def delete_user(self, username: str) -> bool:
+        """Remove the account, its codes and tokens (not the user's files)."""
+        with self.db.write() as s:
+            uid = s.execute(select(User.id).where(User.username == username)).scalar_one_or_none()
+            if uid is None:
+                return False
+            s.execute(delete(Token).where(Token.user_id == uid))
+            s.execute(delete(AuthCode).where(AuthCode.user_id == uid))
+            s.execute(delete(User).where(User.id == uid))
+        audit.event("user_deleted", username=username)
+        return True
 
     def reset_password(self, username: str, password: str) -> Failure | None:
         with self.db.read() as s:

@@ -15,6 +15,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +38,7 @@ USER = f"journey_{secrets.token_hex(3)}"
 PASSWORD = "Panel-survey-2026!"
 LAB = f"{ORIGIN}/jupyter/user/{USER}/lab"
 NOTEBOOK = "Untitled.ipynb"
+BACKEND_CLI = "/opt/cfps-backend/venv/bin/cfps-backend"
 CHECK_TOKEN = "site-test-check-token-2026-0123456789abcdef"  # hub_api_services in converge.yml
 NEWS_PLUGIN = "@jupyterlab/apputils-extension:notification"
 # Long enough for a first spawn and a kernel that preloads pandas on a busy machine.
@@ -84,13 +86,30 @@ def sample_count(host):
     return int(host.check_output("mysql -N -B -e 'SELECT COUNT(*) FROM cfps.person_2018'"))
 
 
-def log_in(page):
+def log_in(page, user=USER, password=PASSWORD):
     """On the site's /login page (reached through the hub's OAuth redirect)."""
     page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
-    page.fill("#username", USER)
-    page.fill("#password", PASSWORD)
+    page.fill("#username", user)
+    page.fill("#password", password)
     page.click("#login-form button[type=submit]")
-    page.wait_for_url(re.compile(rf"^{re.escape(LAB)}"))
+    page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/jupyter/user/{user}/lab"))
+
+
+def register(page, user, password=PASSWORD):
+    """Through the site's /register page; ends on /login, where the hub sent the new user."""
+    page.goto(f"{ORIGIN}/register/")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.fill("#invite_code", INVITE)
+    with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/register") as answer:
+        page.click("#register-form button[type=submit]")
+    assert answer.value.status == 201, answer.value.text()
+    page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
+
+
+def backend_cli(host, *args):
+    """The operator's `cfps-backend` on the host, as its README shows it."""
+    return host.run(f"runuser -u cfps-backend -- {BACKEND_CLI} --config /etc/cfps-backend/config.toml {' '.join(args)}")
 
 
 def new_notebook_run(page, code):
@@ -209,6 +228,60 @@ def test_reboot_then_log_in_again_and_the_files_are_there(host):
             'print(open("journey.txt").read().strip(), int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))',
         )
         expect(output).to_contain_text(f"persons={expected} {expected}")
+
+
+def test_disabling_a_researcher_ends_the_open_lab_and_stops_the_server(host):
+    user = f"gone_{secrets.token_hex(3)}"
+    status_url = f"{ORIGIN}/jupyter/user/{user}/api/status"
+    with browser_page(instance_ip(host)) as (page, _):
+        register(page, user)
+        log_in(page, user)
+        assert page.request.get(status_url).status == 200
+        assert notebook_container(user) in host.check_output("docker ps --format '{{.Names}}'").split()
+
+        result = backend_cli(host, "user", "disable", user)
+        assert result.rc == 0, result.stdout + result.stderr
+        assert "JupyterHub session is ended" in result.stdout
+        # Within 30 s (the hub answers once the server has stopped, so at once here).
+        deadline = time.monotonic() + 30
+        while notebook_container(user) in host.check_output("docker ps --format '{{.Names}}'").split():
+            assert time.monotonic() < deadline, "the disabled user's server still runs after 30 s"
+            time.sleep(1)
+        # The open tab's cookies no longer reach a server, and a new login is refused.
+        assert page.request.get(status_url, max_redirects=0).status != 200
+        page.goto(f"{ORIGIN}/jupyter/hub/login")
+        page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
+        page.fill("#username", user)
+        page.fill("#password", PASSWORD)
+        with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/login") as answer:
+            page.click("#login-form button[type=submit]")
+        assert answer.value.status == 403
+
+
+def test_a_researcher_changes_the_password_in_the_browser(host):
+    user = f"chpw_{secrets.token_hex(3)}"
+    new_password = "Family-Panel-2010-2022"
+    with browser_page(instance_ip(host)) as (page, problems):
+        register(page, user)
+        page.goto(f"{ORIGIN}/password/")
+        page.fill("#username", user)
+        page.fill("#password", PASSWORD)
+        page.fill("#new_password", new_password)
+        with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/password") as answer:
+            page.click("#password-form button[type=submit]")
+        assert answer.value.status == 200, answer.value.text()
+        expect(page.locator("[data-form-status]")).to_contain_text("密码已修改")
+        # The old password fails, the new one opens JupyterLab.
+        page.goto(f"{ORIGIN}/jupyter/hub/login")
+        page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
+        page.fill("#username", user)
+        page.fill("#password", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        expect(page.locator("#password-error")).to_have_text("用户名或密码错误。")
+        page.fill("#password", new_password)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/jupyter/user/{user}/lab"))
+        assert not [p for p in problems if "401" not in p], problems
 
 
 def test_public_url_check_of_scripts_up_runs_a_cell(host, tmp_path):
