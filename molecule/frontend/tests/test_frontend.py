@@ -55,7 +55,7 @@ def test_site_published_under_current(host):
     target = live(host)
     assert re.fullmatch(r"releases/[0-9a-f]{16}", target), target
     assert host.file(CURRENT).is_symlink
-    for page in ("index.html", "login/index.html", "register/index.html"):
+    for page in ("index.html", "login/index.html", "register/index.html", "password/index.html"):
         f = host.file(f"{CURRENT}/{page}")
         assert f.is_file and f.user == "root" and f.mode == 0o644, page
     assert "CFPS" in host.file(f"{CURRENT}/index.html").content_string

@@ -4,7 +4,7 @@ Test scaffolding (prepare.yml): Debian's pebble on 127.0.0.1:14000 (management
 15000) validating HTTP-01 on port 80 of this very nginx, hub.example.test
 mapped to 127.0.0.1; a websocket echo standing in for configurable-http-proxy
 on 127.0.0.1:8000 and an HTTP echo standing in for the auth service on
-127.0.0.1:8100; a static site with index.html, login/ and register/.
+127.0.0.1:8100; a static site with index.html, login/, register/ and password/.
 """
 
 import json
@@ -200,7 +200,13 @@ def test_security_headers(host, pebble_root):
     assert headers["x-content-type-options"] == ["nosniff"]
     assert headers["x-frame-options"] == ["DENY"]
     assert headers["cache-control"] == ["no-cache"]
-    for path, marker in (("/login", "login page"), ("/login/", "login page"), ("/register", "register page")):
+    pages = (
+        ("/login", "login page"),
+        ("/login/", "login page"),
+        ("/register", "register page"),
+        ("/password", "password page"),
+    )
+    for path, marker in pages:
         status, headers, body = curl(host, f"https://{DOMAIN}{path}")
         assert status == 200 and marker in body, path
         csp = headers["content-security-policy"][0]
