@@ -108,10 +108,23 @@ def register(page, user, password=PASSWORD):
     page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
 
 
+# A GET from inside the page, as JupyterLab makes it: the page's cookies, the
+# XSRF header the notebook server asks of cookie-authenticated fetches, and
+# Chromium's own resolver. A redirect is not followed (status 0).
+FETCH_JSON = """async (url) => {
+  const xsrf = document.cookie.match(/(?:^|;\\s*)_xsrf=([^;]+)/);
+  const r = await fetch(url, {redirect: 'manual', headers: xsrf ? {'X-XSRFToken': xsrf[1]} : {}});
+  return [r.status, r.status === 200 ? await r.json() : null];
+}"""
+
+
+def fetch_json(page, url):
+    """(status, JSON body or None) of a GET from inside the page."""
+    return tuple(page.evaluate(FETCH_JSON, url))
+
+
 def fetch_status(page, url):
-    """The status of a GET from inside the page (its cookies, Chromium's resolver);
-    0 for a redirect, which is not followed."""
-    return page.evaluate("async (url) => (await fetch(url, {redirect: 'manual'})).status", url)
+    return fetch_json(page, url)[0]
 
 
 def backend_cli(host, *args):
@@ -179,7 +192,8 @@ def test_journey_from_landing_page_to_a_query_result(host):
         # Offline campus networks: JupyterLab neither asks to fetch Jupyter news
         # nor checks PyPI for updates (the server's effective settings).
         # (overrides.json becomes the schema's defaults; a new user has no own value.)
-        plugin = page.evaluate("async (url) => (await fetch(url)).json()", f"{LAB}/api/settings/{NEWS_PLUGIN}")
+        status, plugin = fetch_json(page, f"{LAB}/api/settings/{NEWS_PLUGIN}")
+        assert status == 200, plugin
         effective = {k: plugin["settings"].get(k, v.get("default")) for k, v in plugin["schema"]["properties"].items()}
         assert effective["fetchNews"] == "false"
         assert effective["checkForUpdates"] is False
