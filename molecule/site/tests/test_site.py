@@ -15,6 +15,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,12 @@ def browser_page(ip):
         page.on("pageerror", lambda e: "/jupyter/" not in page.url and problems.append(f"{page.url}: {e}"))
         try:
             yield page, problems
+        except BaseException:
+            # What the browser showed when a step failed, for the log reader.
+            shot = Path(tempfile.gettempdir()) / f"cfps-site-failure-{int(time.time())}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failed step: {shot}")
+            raise
         finally:
             browser.close()
 
