@@ -4,6 +4,7 @@ A service token (hub_api_services in vars.yml) drives the REST API through the
 proxy on 127.0.0.1:8000, as an operator's script would.
 """
 
+import hashlib
 import json
 import shlex
 
@@ -71,6 +72,46 @@ def test_state_and_config_modes(host):
     for path in ("/etc/jupyterhub/jupyterhub_config.py", "/etc/jupyterhub/proxy.env"):
         f = host.file(path)
         assert f.mode == 0o640 and f.user == "root" and f.group == "jupyterhub", path
+
+
+HUB_PY = "/opt/jupyterhub/venv/bin/python3"
+MODULE = ROOT / "app/hub/cfps_jupyterhub.py"
+
+
+def as_hub(host, code):
+    """Output of Python code run by the hub's venv Python as the hub's user."""
+    return host.check_output(f"cd / && runuser -u jupyterhub -- {HUB_PY} -c {shlex.quote(code)}")
+
+
+def test_module_installed_in_the_hub_venv(host):
+    purelib = as_hub(host, "import sysconfig; print(sysconfig.get_path('purelib'))")
+    installed = host.file(f"{purelib}/cfps_jupyterhub.py")
+    assert installed.user == "root" and installed.mode == 0o644
+    assert installed.sha256sum == hashlib.sha256(MODULE.read_bytes()).hexdigest()
+    assert as_hub(host, "import cfps_jupyterhub; print(cfps_jupyterhub.__file__)") == installed.path
+
+
+def test_config_imports_the_module_and_keeps_only_settings(host):
+    config = host.file("/etc/jupyterhub/jupyterhub_config.py").content_string
+    assert "from cfps_jupyterhub import CFPSDockerSpawner, active_server_limit, parse_bytes" in config
+    assert "\nclass " not in config and "\ndef " not in config
+
+
+def test_hub_config_limits_come_from_the_helper(host):
+    # The config as the hub loads it at start, by the hub's Python and user.
+    code = (
+        "import json; from traitlets.config import PyFileConfigLoader; "
+        "c = PyFileConfigLoader('jupyterhub_config.py', path='/etc/jupyterhub').load_config(); "
+        "print(json.dumps([c.JupyterHub.active_server_limit, c.DockerSpawner.mem_limit, "
+        "c.DockerSpawner.extra_host_config, c.JupyterHub.spawner_class.__module__, "
+        "c.JupyterHub.spawner_class.__name__]))"
+    )
+    limit, mem, extra, module, name = json.loads(as_hub(host, code))
+    # hub_mem_limit is 1G here, hub_active_server_limit 0: the host's memory in GiB, at least 1.
+    kib = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo"))
+    assert limit == max(1, kib * 1024 // 1024**3)
+    assert mem == 1024**3 and extra == {"memswap_limit": 1024**3}
+    assert (module, name) == ("cfps_jupyterhub", "CFPSDockerSpawner")
 
 
 def test_mounts_and_limits(host, server):
@@ -176,7 +217,8 @@ def test_second_converge_builds_nothing(host):
 
 
 def test_bad_memory_limit_is_refused(host):
-    result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars={"hub_mem_limit": "lots"})
+    # "2GB" starts like a size: refused only if the whole value must match, as parse_bytes() wants.
+    result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars={"hub_mem_limit": "2GB"})
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
-    assert "hub_mem_limit must be a size such as 2G or 512M (got lots)" in flat(result.stdout)
+    assert "hub_mem_limit must be a size such as 2G or 512M (got 2GB)" in flat(result.stdout)
