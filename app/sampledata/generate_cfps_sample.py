@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
 """Generate the SYNTHETIC CFPS-shaped sample database (not real CFPS data).
 
-The output is a plain SQL dump with three tables: `person_2018`, `famecon_2018`
-(real CFPS 2018 variable names and codes, invented values) and `README`, which
-says in a row and in every table comment that the data are synthetic.
+The output is a plain SQL dump with four tables: `person_2018`, `famecon_2018`
+(real CFPS 2018 variable names and codes, invented values), `labels_2018` (the
+value labels of their coded variables in Chinese and English, e.g. province
+names as the ECharts China map spells them) and `README`, which says in a row
+and in every table comment that the data are synthetic.
+
+Every table comment also carries the sample's stamp, `[sample <12 hex>]`: a
+digest of the whole dump, so any change to the data gives a new stamp. The
+mysql_grants role compares it with the tables on a host and replaces an older
+sample (a table without the SYNTHETIC label is never touched).
 
 The output is fully deterministic: a self-contained splitmix64 generator and
 integer arithmetic only (no floating point, no `random` module), so every
@@ -16,6 +23,8 @@ roles/mysql_grants/files/ must equal this script's output; tests/ checks that.
 """
 
 import argparse
+import datetime
+import hashlib
 import sys
 from pathlib import Path
 
@@ -44,6 +53,89 @@ EDU_YEARS = {1: 0, 2: 6, 3: 9, 4: 12, 5: 15, 6: 16, 7: 19, 8: 22}
 # Typical yearly income (yuan) of an employed person by cfps2018edu.
 EDU_INCOME = {1: 12000, 2: 18000, 3: 26000, 4: 34000, 5: 46000, 6: 60000, 7: 85000, 8: 110000}
 NA = -8  # CFPS code for "not applicable"
+# Variables added with the second sample draw from a stream of their own, so
+# the columns of the first sample keep their values.
+EXTRA_SEED = SEED + 2
+# Fieldwork months of 2018 (cyear/cmonth/cday) with rough weights.
+FIELD_MONTHS = [(6, 14), (7, 26), (8, 24), (9, 14), (10, 10), (11, 7), (12, 5)]
+STAMP_SLOT = "STAMP_SLOT_0000"
+
+# Value labels (zh-CN, English). Province names exactly as the ECharts 4.9 China
+# map (echarts/map/js/china.js) names its regions, so they feed a Map chart as is.
+PROVINCE_NAMES = {
+    11: ("北京", "Beijing"), 12: ("天津", "Tianjin"), 13: ("河北", "Hebei"), 14: ("山西", "Shanxi"),
+    15: ("内蒙古", "Inner Mongolia"), 21: ("辽宁", "Liaoning"), 22: ("吉林", "Jilin"),
+    23: ("黑龙江", "Heilongjiang"), 31: ("上海", "Shanghai"), 32: ("江苏", "Jiangsu"),
+    33: ("浙江", "Zhejiang"), 34: ("安徽", "Anhui"), 35: ("福建", "Fujian"), 36: ("江西", "Jiangxi"),
+    37: ("山东", "Shandong"), 41: ("河南", "Henan"), 42: ("湖北", "Hubei"), 43: ("湖南", "Hunan"),
+    44: ("广东", "Guangdong"), 45: ("广西", "Guangxi"), 46: ("海南", "Hainan"), 50: ("重庆", "Chongqing"),
+    51: ("四川", "Sichuan"), 52: ("贵州", "Guizhou"), 53: ("云南", "Yunnan"), 54: ("西藏", "Tibet"),
+    61: ("陕西", "Shaanxi"), 62: ("甘肃", "Gansu"), 63: ("青海", "Qinghai"), 64: ("宁夏", "Ningxia"),
+    65: ("新疆", "Xinjiang"), 71: ("台湾", "Taiwan"), 81: ("香港", "Hong Kong"), 82: ("澳门", "Macao"),
+}  # fmt: skip
+# Occupation of the main job (qg303code; synthetic category codes), with weights
+# for: low schooling rural, low schooling urban, senior high or college, bachelor and up.
+OCCUPATIONS = [
+    (1, "农民", "farmer", 60, 4, 2, 0),
+    (2, "养殖户", "livestock farmer", 10, 1, 1, 0),
+    (3, "渔民", "fisher", 2, 1, 0, 0),
+    (4, "建筑工人", "construction worker", 10, 12, 4, 0),
+    (5, "工厂工人", "factory worker", 6, 14, 10, 1),
+    (6, "司机", "driver", 2, 8, 6, 1),
+    (7, "厨师", "cook", 1, 6, 3, 0),
+    (8, "保安", "security guard", 1, 6, 3, 0),
+    (9, "保洁员", "cleaner", 1, 6, 1, 0),
+    (10, "快递员", "courier", 1, 5, 4, 0),
+    (11, "售货员", "shop assistant", 1, 8, 7, 1),
+    (12, "个体经营者", "self-employed trader", 3, 10, 8, 2),
+    (13, "服务员", "waiter", 1, 6, 4, 0),
+    (14, "电工", "electrician", 1, 4, 4, 0),
+    (15, "家政服务员", "domestic helper", 1, 5, 1, 0),
+    (16, "销售员", "salesperson", 0, 2, 9, 6),
+    (17, "技术员", "technician", 0, 1, 8, 6),
+    (18, "办公室文员", "clerk", 0, 1, 8, 7),
+    (19, "护士", "nurse", 0, 0, 5, 4),
+    (20, "会计", "accountant", 0, 0, 5, 7),
+    (21, "教师", "teacher", 0, 0, 4, 14),
+    (22, "医生", "doctor", 0, 0, 1, 7),
+    (23, "工程师", "engineer", 0, 0, 2, 12),
+    (24, "程序员", "programmer", 0, 0, 1, 9),
+    (25, "公务员", "civil servant", 0, 0, 2, 9),
+    (26, "经理", "manager", 0, 0, 1, 6),
+    (27, "律师", "lawyer", 0, 0, 0, 2),
+    (28, "研究人员", "researcher", 0, 0, 0, 3),
+]
+# Current housing (fq2), weights for rural and urban families.
+HOUSING = [(1, 88, 62), (2, 3, 8), (3, 1, 6), (4, 4, 19), (5, 4, 5)]
+LABELS = {
+    "urban18": [(0, "乡村", "rural"), (1, "城镇", "urban")],
+    "gender": [(0, "女", "female"), (1, "男", "male")],
+    "cfps2018edu": [
+        (1, "文盲/半文盲", "illiterate or semi-literate"), (2, "小学", "primary school"),
+        (3, "初中", "junior high school"), (4, "高中/中专/技校/职高", "senior high or vocational school"),
+        (5, "大专", "three-year college"), (6, "大学本科", "bachelor"), (7, "硕士", "master"),
+        (8, "博士", "doctorate"),
+    ],
+    "qea0": [
+        (1, "未婚", "never married"), (2, "在婚", "married"), (3, "同居", "cohabiting"),
+        (4, "离婚", "divorced"), (5, "丧偶", "widowed"),
+    ],
+    "employ": [(0, "失业", "unemployed"), (1, "在业", "employed"), (3, "退出劳动力市场", "out of the labour force")],
+    "qp201": [
+        (1, "非常健康", "excellent"), (2, "很健康", "very good"), (3, "比较健康", "good"),
+        (4, "一般", "fair"), (5, "不健康", "poor"),
+    ],
+    "qn12012": [
+        (1, "非常不满意", "very dissatisfied"), (2, "不太满意", "dissatisfied"), (3, "一般", "neutral"),
+        (4, "比较满意", "satisfied"), (5, "非常满意", "very satisfied"),
+    ],
+    "qg303code": [(code, zh, en) for code, zh, en, *_ in OCCUPATIONS],
+    "fq2": [
+        (1, "完全自有", "fully owned"), (2, "部分产权", "partly owned"), (3, "公房", "public housing"),
+        (4, "租住", "rented"), (5, "借住亲友房", "lent by relatives or friends"),
+    ],
+    "provcd18": [(code, zh, en) for code, (zh, en) in PROVINCE_NAMES.items()],
+}  # fmt: skip
 
 PERSON_COLUMNS = [
     ("pid", "INT NOT NULL", "Person ID (synthetic: fid18*1000+101+k)"),
@@ -60,6 +152,11 @@ PERSON_COLUMNS = [
     ("employ", "TINYINT NOT NULL", "1 employed, 0 unemployed, 3 out of the labour force; -8 n/a"),
     ("income", "INT NOT NULL", "Personal yearly income, yuan; -8 n/a"),
     ("qp201", "TINYINT NOT NULL", "Self-rated health: 1 excellent .. 5 poor; -8 n/a"),
+    ("qg303code", "SMALLINT NOT NULL", "Occupation of the main job (synthetic codes, see labels_2018); -8 n/a"),
+    ("qn12012", "TINYINT NOT NULL", "Life satisfaction: 1 very dissatisfied .. 5 very satisfied; -8 n/a"),
+    ("cyear", "SMALLINT NOT NULL", "Interview year"),
+    ("cmonth", "TINYINT NOT NULL", "Interview month"),
+    ("cday", "TINYINT NOT NULL", "Interview day of month"),
 ]
 FAMECON_COLUMNS = [
     ("fid18", "INT NOT NULL", "Family ID 2018 (synthetic)"),
@@ -71,6 +168,13 @@ FAMECON_COLUMNS = [
     ("fincome1_per", "INT NOT NULL", "Family net income per member, yuan"),
     ("expense", "INT NOT NULL", "Family yearly expenditure, yuan"),
     ("total_asset", "INT NOT NULL", "Family net assets, yuan"),
+    ("fq2", "TINYINT NOT NULL", "Current housing: 1 fully owned, 2 partly owned, 3 public, 4 rented, 5 lent"),
+]
+LABEL_COLUMNS = [
+    ("variable", "VARCHAR(32) NOT NULL", "Variable name in person_2018 or famecon_2018"),
+    ("code", "INT NOT NULL", "Value of the variable"),
+    ("label_zh", "VARCHAR(32) NOT NULL", "Label in Chinese (provinces: the ECharts China map names)"),
+    ("label_en", "VARCHAR(64) NOT NULL", "Label in English"),
 ]
 
 
@@ -179,8 +283,39 @@ def health(rng, age):
     return min(5, max(1, rng.between(1, 4) + rng.below(shift + 1) // 2))
 
 
+def occupation(rng, edu, employ, urban):
+    if employ != 1:
+        return NA
+    column = 3 if edu <= 3 and not urban else 4 if edu <= 3 else 5 if edu <= 5 else 6
+    return rng.weighted([(occ[0], occ[column]) for occ in OCCUPATIONS if occ[column]])
+
+
+def satisfaction(rng, age, employ, income, health_code):
+    if age < 16:
+        return NA
+    score = rng.between(2, 5)
+    if health_code >= 4 and rng.chance(60):
+        score -= 1
+    if income >= 60000 and rng.chance(50):
+        score += 1
+    if employ == 0:
+        score -= 1
+    return min(5, max(1, score))
+
+
+def interview_day(rng):
+    """A fieldwork day of 2018; more interviews fall on weekends."""
+    month = rng.weighted(FIELD_MONTHS)
+    days = (datetime.date(2018 + month // 12, month % 12 + 1, 1) - datetime.date(2018, month, 1)).days
+    day = datetime.date(2018, month, rng.between(1, days))
+    if day.weekday() < 5 and rng.chance(30):
+        day += datetime.timedelta(days=5 - day.weekday())
+    return min(day, datetime.date(2018, 12, 31))
+
+
 def generate_rows():
     rng = SplitMix64(SEED)
+    extra = SplitMix64(EXTRA_SEED)
     sizes = family_sizes(rng)
     persons, families = [], []
     for i, size in enumerate(sizes):
@@ -199,11 +334,18 @@ def generate_rows():
             else:
                 members.append(("child", max(0, head_age - rng.between(20, 38)), rng.below(2)))
         fam_income = 0
+        visit = interview_day(extra)
         for k, (role, age, gender) in enumerate(members):
             edu = education(rng, age, urban)
             employ = employment(rng, age, edu)
             income = personal_income(rng, age, edu, employ, urban)
             fam_income += max(income, 0)
+            status = marital(rng, age, role)
+            rated = health(rng, age)
+            # Most members answer on the family's day, some a few days later.
+            day = visit
+            if extra.chance(25):
+                day = min(visit + datetime.timedelta(days=extra.between(1, 6)), datetime.date(2018, 12, 31))
             persons.append(
                 (
                     fid * 1000 + 101 + k,
@@ -216,10 +358,15 @@ def generate_rows():
                     2018 - age,
                     edu,
                     NA if edu == NA else EDU_YEARS[edu],
-                    marital(rng, age, role),
+                    status,
                     employ,
                     income,
-                    health(rng, age),
+                    rated,
+                    occupation(extra, edu, employ, urban),
+                    satisfaction(extra, age, employ, income, rated),
+                    day.year,
+                    day.month,
+                    day.day,
                 )
             )
         # Transfers, farming and property income on top of wages.
@@ -227,7 +374,8 @@ def generate_rows():
         fam_income = fam_income // 100 * 100
         expense = fam_income * (55 + rng.below(50)) // 100 // 100 * 100
         assets = (fam_income * rng.between(2, 12) + rng.below(150000) * (1 + 2 * urban)) // 1000 * 1000
-        families.append((fid, prov, county, urban, size, fam_income, fam_income // size, expense, assets))
+        housing = extra.weighted([(code, urban_w if urban else rural_w) for code, rural_w, urban_w in HOUSING])
+        families.append((fid, prov, county, urban, size, fam_income, fam_income // size, expense, assets, housing))
     if len(persons) != PERSONS or len(families) != FAMILIES:
         raise RuntimeError("family sizes do not add up")
     return persons, families
@@ -237,9 +385,14 @@ def sql_string(text):
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def sql_value(value):
+    return sql_string(value) if isinstance(value, str) else str(value)
+
+
 def create_table(name, columns, key, comment, extra_keys=()):
     lines = [f"  `{col}` {kind} COMMENT {sql_string(note)}," for col, kind, note in columns]
-    lines.append(f"  PRIMARY KEY (`{key}`)" + ("," if extra_keys else ""))
+    keys = ", ".join(f"`{k}`" for k in ((key,) if isinstance(key, str) else key))
+    lines.append(f"  PRIMARY KEY ({keys})" + ("," if extra_keys else ""))
     lines += [f"  KEY `{k}` (`{k}`)" + ("," if n < len(extra_keys) - 1 else "") for n, k in enumerate(extra_keys)]
     return (
         f"CREATE TABLE `{name}` (\n"
@@ -252,38 +405,61 @@ def inserts(name, columns, rows):
     cols = ", ".join(f"`{c}`" for c, _, _ in columns)
     out = []
     for start in range(0, len(rows), BATCH):
-        values = ",\n".join("(" + ",".join(str(v) for v in row) + ")" for row in rows[start : start + BATCH])
+        values = ",\n".join("(" + ",".join(sql_value(v) for v in row) + ")" for row in rows[start : start + BATCH])
         out.append(f"INSERT INTO `{name}` ({cols}) VALUES\n{values};\n")
     return "".join(out)
 
 
 def generate():
-    """The whole SQL file, as text."""
+    """The whole SQL file, as text, with the sample's stamp in every table comment."""
+    text = generate_unstamped()
+    return text.replace(STAMP_SLOT, stamp_of(text))
+
+
+def stamp_of(unstamped):
+    """12 hex digits of the dump's SHA-256, taken before the stamp is written into it."""
+    return hashlib.sha256(unstamped.encode("utf-8")).hexdigest()[:12]
+
+
+def stamp():
+    """The stamp of the current sample (what the mysql_grants role compares)."""
+    return stamp_of(generate_unstamped())
+
+
+def generate_unstamped():
     persons, families = generate_rows()
+    labels = [(variable, code, zh, en) for variable, rows in sorted(LABELS.items()) for code, zh, en in rows]
+    mark = f"{LABEL} [sample {STAMP_SLOT}]"
     readme = [
         (1, f"{LABEL}. Invented values with real CFPS 2018 variable names, for demos and tests only."),
         (2, f"person_2018: {PERSONS} synthetic persons (cfps2018person-like variables)."),
         (3, f"famecon_2018: {FAMILIES} synthetic families (cfps2018famecon-like variables)."),
         (4, f"Generated by app/sampledata/generate_cfps_sample.py, seed {SEED}. -8 means not applicable."),
+        (5, "labels_2018: value labels in Chinese and English; provinces as the ECharts China map names them."),
+        (6, f"Sample stamp {STAMP_SLOT}: the mysql_grants role replaces a sample with another stamp."),
     ]
     parts = [
         f"-- {LABEL}.\n",
         "-- A deterministic, invented sample shaped like CFPS 2018 for demos and tests.\n",
         "-- Generated by app/sampledata/generate_cfps_sample.py; do not edit by hand.\n",
+        f"-- [sample {STAMP_SLOT}]\n",
         "SET NAMES utf8mb4;\n\n",
         create_table(
             "README",
             [("id", "INT NOT NULL", "Row number"), ("note", "VARCHAR(255) NOT NULL", "About this database")],
             "id",
-            f"{LABEL}: what this database holds",
+            f"{mark}: what this database holds",
         ),
         "INSERT INTO `README` (`id`, `note`) VALUES\n"
         + ",\n".join(f"({n},{sql_string(t)})" for n, t in readme)
         + ";\n\n",
-        create_table("famecon_2018", FAMECON_COLUMNS, "fid18", f"{LABEL}: family economics, 2018 shape"),
+        create_table("labels_2018", LABEL_COLUMNS, ("variable", "code"), f"{mark}: value labels, zh-CN and English"),
+        inserts("labels_2018", LABEL_COLUMNS, labels),
+        "\n",
+        create_table("famecon_2018", FAMECON_COLUMNS, "fid18", f"{mark}: family economics, 2018 shape"),
         inserts("famecon_2018", FAMECON_COLUMNS, families),
         "\n",
-        create_table("person_2018", PERSON_COLUMNS, "pid", f"{LABEL}: persons, 2018 shape", extra_keys=("fid18",)),
+        create_table("person_2018", PERSON_COLUMNS, "pid", f"{mark}: persons, 2018 shape", extra_keys=("fid18",)),
         inserts("person_2018", PERSON_COLUMNS, persons),
     ]
     return "".join(parts)
@@ -304,7 +480,7 @@ def main(argv=None):
         print(f"{path}: {'up to date' if same else 'STALE, regenerate it'}")
         return 0 if same else 1
     path.write_text(text, encoding="utf-8")
-    print(f"wrote {path} ({PERSONS} persons, {FAMILIES} families)")
+    print(f"wrote {path} ({PERSONS} persons, {FAMILIES} families, sample {stamp()})")
     return 0
 
 

@@ -7,11 +7,23 @@ container on docker0 connects to 172.17.0.1:3306 exactly as a notebook does.
 
 import re
 import shlex
+import subprocess
 
 import pytest
 import yaml
 
-from conftest import SCENARIO_DIR, assert_check_mode_clean, flat, instance_ip, reboot, recap, run_playbook, tcp_open
+from conftest import (
+    INSTANCE,
+    ROOT,
+    SCENARIO_DIR,
+    assert_check_mode_clean,
+    flat,
+    instance_ip,
+    reboot,
+    recap,
+    run_playbook,
+    tcp_open,
+)
 
 BRIDGE = "172.17.0.1"
 CONVERGE = SCENARIO_DIR / "converge.yml"
@@ -24,6 +36,14 @@ DATABASE = "cfps"
 PERSONS = 1000
 FAMILIES = 400
 MYSQL_PROBE_IMAGE = "cfps-mysql-probe:latest"
+SAMPLE_TABLES = ["README", "famecon_2018", "labels_2018", "person_2018"]
+README_ROWS = 6
+# The stamp of the committed sample, as the role reads it.
+STAMP = re.search(
+    r"sample ([0-9a-f]{12})]", (ROOT / "roles/mysql_grants/files/cfps_sample_2018.sql").read_text(encoding="utf-8")
+).group(1)
+# The first sample, as hosts deployed before the stamp hold it (no stamp, no labels_2018).
+OLD_SAMPLE = SCENARIO_DIR / "files" / "cfps_sample_2018_v1.sql"
 
 
 def ensure_mysql_probe_image(host):
@@ -113,7 +133,10 @@ def test_account_reads_the_sample(host):
     assert select(host, "SELECT note FROM README WHERE id = 1").startswith("SYNTHETIC — not real CFPS data")
     comment = "SELECT table_comment FROM information_schema.tables WHERE table_schema = 'cfps'"
     comments = select(host, comment).splitlines()
-    assert len(comments) == 3 and all(c.startswith("SYNTHETIC") for c in comments)
+    assert len(comments) == len(SAMPLE_TABLES)
+    assert all(c.startswith(f"SYNTHETIC — not real CFPS data [sample {STAMP}]") for c in comments)
+    # Province names for the notebooks' China map.
+    assert select(host, "SELECT label_zh FROM labels_2018 WHERE variable = 'provcd18' AND code = 11") == "北京"
 
 
 def test_account_holds_exactly_select(host):
@@ -144,7 +167,7 @@ def test_account_is_denied(host, statement, codes):
 
 def test_data_intact_after_denied_writes(host):
     assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
-    assert select(host, "SELECT COUNT(*) FROM README") == "4"
+    assert select(host, "SELECT COUNT(*) FROM README") == str(README_ROWS)
 
 
 def test_wrong_password_is_refused(host):
@@ -198,6 +221,67 @@ def test_converge_takes_back_extra_privileges(host):
     assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
     # The password never shows up in the output.
     assert PASSWORD not in result.stdout
+
+
+def sample_comments(host):
+    """{table: comment} of the tables of the sample's names present in cfps."""
+    out = as_root(
+        host,
+        "SELECT table_name, table_comment FROM information_schema.tables "
+        "WHERE table_schema = 'cfps' AND table_name IN ('README', 'famecon_2018', 'labels_2018', 'person_2018')",
+    )
+    return dict(line.split("\t", 1) for line in out.splitlines())
+
+
+def test_older_sample_is_replaced(host):
+    """A host that holds the first sample (no stamp, no labels_2018) gets the current one."""
+    as_root(host, "DROP TABLE " + ", ".join(f"cfps.{t}" for t in SAMPLE_TABLES))
+    subprocess.run(["docker", "cp", str(OLD_SAMPLE), f"{INSTANCE}:/tmp/old-sample.sql"], check=True)
+    host.run_expect([0], "mariadb cfps < /tmp/old-sample.sql && rm /tmp/old-sample.sql")
+    old = sample_comments(host)
+    assert sorted(old) == ["README", "famecon_2018", "person_2018"]
+    assert not any("[sample " in c for c in old.values())
+
+    result = run_playbook(CONVERGE)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert recap(result)["changed"] >= 1
+    new = sample_comments(host)
+    assert sorted(new) == SAMPLE_TABLES
+    # (The instance has no UTF-8 locale: compare the ASCII part of the label.)
+    assert all(c.startswith("SYNTHETIC") and f"[sample {STAMP}]: " in c for c in new.values())
+    assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
+    assert select(host, "SELECT COUNT(*) FROM README") == str(README_ROWS)
+    assert select(host, "SELECT COUNT(DISTINCT cmonth) FROM person_2018") == "7"
+
+    again = run_playbook(CONVERGE)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert recap(again)["changed"] == 0, again.stdout[-5000:]
+
+
+@pytest.fixture
+def foreign_person_table(host):
+    """person_2018 replaced by a table that is not the sample (no label in its comment)."""
+    as_root(
+        host,
+        "RENAME TABLE cfps.person_2018 TO cfps.person_2018_kept; "
+        "CREATE TABLE cfps.person_2018 (pid INT PRIMARY KEY, note VARCHAR(20)) COMMENT='real survey data'; "
+        "INSERT INTO cfps.person_2018 VALUES (1, 'keep me')",
+    )
+    yield
+    as_root(host, "DROP TABLE cfps.person_2018; RENAME TABLE cfps.person_2018_kept TO cfps.person_2018")
+
+
+def test_table_that_is_not_the_sample_is_refused_untouched(host, foreign_person_table):
+    before = sample_comments(host)
+    result = run_playbook(CONVERGE)
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "holds person_2018 without the label" in flat(result.stdout)
+    assert "Real CFPS tables are never overwritten" in flat(result.stdout)
+    # Nothing dropped or loaded: the foreign table and the sample tables are as they were.
+    assert as_root(host, "SELECT pid, note FROM cfps.person_2018") == "1\tkeep me"
+    assert sample_comments(host) == before
+    assert as_root(host, "SELECT COUNT(*) FROM cfps.person_2018_kept") == str(PERSONS)
 
 
 def test_after_reboot(host):
