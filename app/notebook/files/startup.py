@@ -9,6 +9,11 @@ from pyecharts import options as opts
 from pyecharts.charts import Bar, Line, Pie
 
 from cfps_dvapis import sql
+from cfps_dvapis.echarts import configure as _configure_echarts
+
+# pyecharts draws in JupyterLab from files on the user's own server (no internet).
+_configure_echarts()
+del _configure_echarts
 
 # Chinese labels in matplotlib figures.
 matplotlib.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "DejaVu Sans"]
