@@ -54,8 +54,9 @@ def limit_text(env=os.environ) -> str:
 def message(limit: str) -> str:
     zh_limit = f"（{limit}）" if limit else ""
     en_limit = f" ({limit})" if limit else ""
+    # Prose that mentions SQL, not a query (S608).
     return (
-        f"内核因内存不足被系统终止：这个单元格用完了本容器的内存上限{zh_limit}，之前的变量都已丢失，内核正在重启。\n"
+        f"内核因内存不足被系统终止：这个单元格用完了本容器的内存上限{zh_limit}，之前的变量都已丢失，内核正在重启。\n"  # noqa: S608
         "请一次少读一些数据（sql() 只选需要的列，加 WHERE 或 LIMIT），用 del 删除不再需要的大对象，"
         "然后从头重新运行单元格。如需更多内存，请联系管理员。\n"
         f"The kernel was stopped because it ran out of memory: this cell used up the container's "
