@@ -67,6 +67,17 @@ def message(limit: str) -> str:
     )
 
 
+def execute_request_header(incoming, subprotocol: str | None, unpack) -> dict | None:
+    """The header of a browser's execute request (shell channel), else None."""
+    if subprotocol == V1:
+        channel, parts = deserialize_msg_from_ws_v1(incoming)
+        header = unpack(parts[0]) if channel == "shell" else None
+    else:
+        msg = json.loads(incoming)
+        header = msg.get("header") if msg.get("channel") == "shell" else None
+    return header if header and header.get("msg_type") == "execute_request" else None
+
+
 class MemoryAwareConnection(ZMQChannelsWebsocketConnection):
     """The kernel websocket, saying so in the cell when the kernel died of memory."""
 
@@ -79,16 +90,12 @@ class MemoryAwareConnection(ZMQChannelsWebsocketConnection):
 
     def handle_incoming_message(self, incoming_msg) -> None:
         try:
-            if self.subprotocol == V1:
-                channel, parts = deserialize_msg_from_ws_v1(incoming_msg)
-                header = self.session.unpack(parts[0]) if channel == "shell" else None
-            else:
-                msg = json.loads(incoming_msg)
-                header = msg.get("header") if msg.get("channel") == "shell" else None
-            if header and header.get("msg_type") == "execute_request":
-                self._cfps_request = header
+            header = execute_request_header(incoming_msg, self.subprotocol, self.session.unpack)
         except Exception:  # noqa: BLE001 - the message is the server's to judge, as before
+            header = None
             self.log.debug("cfps: could not read an incoming message header", exc_info=True)
+        if header is not None:
+            self._cfps_request = header
         super().handle_incoming_message(incoming_msg)
 
     def on_kernel_restarted(self):
