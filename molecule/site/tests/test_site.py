@@ -10,6 +10,7 @@ reaches the instance's nginx (port 443, self-signed) as
 https://hub.example.test:18443, the way a port forward presents it.
 """
 
+import base64
 import os
 import re
 import secrets
@@ -58,12 +59,16 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def browser_page(ip):
-    """A fresh browser (no cookies) whose DOMAIN:PUBLIC_PORT leads to the instance's 443."""
+def browser_page(ip, site_only=False):
+    """A fresh browser (no cookies) whose DOMAIN:PUBLIC_PORT leads to the instance's 443.
+
+    site_only: no other host name resolves (a campus network without outside access).
+    """
+    rules = f"MAP {DOMAIN}:{PUBLIC_PORT} {ip}:443" + (", MAP * ~NOTFOUND" if site_only else "")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {DOMAIN}:{PUBLIC_PORT} {ip}:443"],
+            args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"],
         )
         context = browser.new_context(ignore_https_errors=True, locale="zh-CN")
         page = context.new_page()
@@ -333,6 +338,113 @@ def test_public_url_check_of_scripts_up_runs_a_cell(host, tmp_path):
     assert f"sql() counted {sample_count(host)} persons" in result.stdout
     # The check account's server is stopped again.
     assert notebook_container("cfps_check") not in host.check_output("docker ps -a --format '{{.Names}}'").split()
+
+
+# Share of a PNG's pixels that are not (near) white, decoded by the page itself.
+# A chart that did not draw is all white (0); a three-word cloud is about 0.2 %.
+INK = """async (b64) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + b64;
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.width;
+  c.height = img.height;
+  const g = c.getContext('2d');
+  g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let ink = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250) ink++;
+  }
+  return ink / (d.length / 4);
+}"""
+GALLERY = sorted((ROOT / "app/notebook/examples").glob("gallery-*.ipynb"))
+# The notebooks with the add-ons and the map: each must draw in the browser.
+BROWSER_GALLERY = [
+    nb.name for nb in GALLERY if any(k in nb.read_text() for k in ("Map(", "Bar3D(", "WordCloud(", "Liquid("))
+]
+
+
+@pytest.fixture(scope="module")
+def gallery_user(host):
+    """A researcher of these tests, registered, with a running server."""
+    user = f"charts_{secrets.token_hex(3)}"
+    with browser_page(instance_ip(host)) as (page, _):
+        register(page, user)
+        log_in(page, user)
+    return user
+
+
+def test_every_gallery_notebook_runs_top_to_bottom_in_a_researchers_container(host, gallery_user):
+    assert len(GALLERY) >= 12
+    container = notebook_container(gallery_user)
+    # nbclient (jupyter execute), in the user's own container: its database
+    # account, its firewall, its memory limit, the kernel's startup preload.
+    for notebook in GALLERY:
+        result = host.run(f"docker exec -w /home/jovyan/examples {container} jupyter execute {notebook.name}")
+        assert result.rc == 0, f"{notebook.name}:\n{result.stderr[-3000:]}"
+
+
+def run_all_cells(page, user, notebook):
+    """Open a notebook of the user's examples folder and run its cells one by one."""
+    page.goto(f"{ORIGIN}/jupyter/user/{user}/lab/tree/examples/{notebook}?reset")
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_visible()
+    cells = panel.locator(".jp-Cell")
+    cells.first.locator(".jp-InputArea").click()
+    page.keyboard.press("Escape")  # command mode: Shift+Enter runs and moves on
+    for _ in range(cells.count()):
+        page.keyboard.press("Shift+Enter")
+    code = panel.locator(".jp-CodeCell")
+    # Every code cell ran (a number in its prompt) and the kernel is idle again.
+    for i in range(code.count()):
+        expect(code.nth(i).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[[0-9]+\]"))
+    expect(panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_visible()
+    expect(panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")).to_have_count(0)
+    return panel
+
+
+def test_gallery_charts_draw_offline_map_included(host, gallery_user):
+    """pyecharts in JupyterLab with every host but the site unreachable."""
+    assert any("Map(" in (ROOT / "app/notebook/examples" / nb).read_text() for nb in BROWSER_GALLERY)
+    requests = []
+    with browser_page(instance_ip(host), site_only=True) as (page, _):
+        page.context.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{ORIGIN}/jupyter/hub/login")
+        log_in(page, gallery_user)
+        for notebook in BROWSER_GALLERY:
+            panel = run_all_cells(page, gallery_user, notebook)
+            charts = panel.locator(".jp-OutputArea-output .cfps-echarts .chart-container")
+            expect(charts.first).to_be_visible()
+            assert panel.locator(".cfps-echarts-error").count() == 0, notebook
+            for i in range(charts.count()):
+                chart = charts.nth(i)
+                chart.scroll_into_view_if_needed()
+                # The chart's own canvas (or SVG) exists and has pixels on it.
+                expect(chart.locator("canvas, svg").first).to_be_attached()
+                png = chart.screenshot(animations="disabled")
+                ink = page.evaluate(INK, base64.b64encode(png).decode())
+                assert ink > 0.001, f"{notebook}: chart {i + 1} is blank ({ink:.2%} drawn)"
+    outside = [u for u in requests if not u.startswith((ORIGIN + "/", "data:", "blob:"))]
+    assert not outside, outside
+    assert any("/static/cfps-echarts/maps/china.js" in u for u in requests)
+
+
+def test_memory_in_the_status_bar_and_a_cell_killed_for_memory_says_so(host):
+    user = f"memory_{secrets.token_hex(3)}"
+    with browser_page(instance_ip(host)) as (page, _):
+        register(page, user)
+        log_in(page, user)
+        # jupyter-resource-usage: used against the container's limit (hub_mem_limit 1G).
+        usage = page.locator(".jp-StatusBar-Widget", has_text="Mem:")
+        expect(usage).to_contain_text(re.compile(r"Mem: [0-9.]+ / 1024\.00 MB"))
+        shot = Path(tempfile.gettempdir()) / "cfps-site-memory-indicator.png"
+        page.screenshot(path=str(shot))
+        print(f"memory indicator: {usage.inner_text()!r} (screenshot {shot})")
+        output = new_notebook_run(page, "blocks = []\nwhile True:\n    blocks.append(np.ones(2**24))")
+        expect(output).to_contain_text("内核因内存不足被系统终止")
+        expect(output).to_contain_text("memory limit (1.0 GiB)")
+        expect(output).to_contain_text("run the cells again")
 
 
 def test_whole_site_is_check_mode_clean():
