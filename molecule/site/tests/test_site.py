@@ -232,7 +232,14 @@ def test_journey_from_landing_page_to_a_query_result(host):
 
 
 def test_reboot_then_log_in_again_and_the_files_are_there(host):
+    # A researcher of its own, with a file in the home, whatever ran before.
+    user = f"reboot_{secrets.token_hex(3)}"
     expected = sample_count(host)
+    with browser_page(instance_ip(host)) as (page, _):
+        register(page, user)
+        log_in(page, user)
+    host.run_expect([0], f"docker exec {notebook_container(user)} sh -c 'echo before-reboot > /home/jovyan/kept.txt'")
+
     reboot(host)
     # Every unit came back by itself, none failed.
     host.run_expect(
@@ -245,17 +252,15 @@ def test_reboot_then_log_in_again_and_the_files_are_there(host):
     with browser_page(instance_ip(host)) as (page, problems):
         page.goto(f"{ORIGIN}/")
         page.click("#open-hub")
-        log_in(page)
+        log_in(page, user)
         assert not problems, problems
-        # A clean workspace, so the launcher shows whatever the last session left open.
-        page.goto(f"{LAB}?reset")
-        for name in ("journey.txt", NOTEBOOK):
-            expect(page.locator(".jp-DirListing-item", has_text=name)).to_be_visible()
+        page.goto(f"{ORIGIN}/jupyter/user/{user}/lab?reset")
+        expect(page.locator(".jp-DirListing-item", has_text="kept.txt")).to_be_visible()
         output = new_notebook_run(
             page,
-            'print(open("journey.txt").read().strip(), int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))',
+            'print(open("kept.txt").read().strip(), int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))',
         )
-        expect(output).to_contain_text(f"persons={expected} {expected}")
+        expect(output).to_contain_text(f"before-reboot {expected}")
 
 
 def test_disabling_a_researcher_ends_the_open_lab_and_stops_the_server(host):
@@ -367,16 +372,18 @@ BROWSER_GALLERY = [
 
 @pytest.fixture(scope="module")
 def gallery_user(host):
-    """A researcher of these tests, registered, with a running server."""
+    """A researcher of these tests, registered (each test logs in: its server runs then)."""
     user = f"charts_{secrets.token_hex(3)}"
     with browser_page(instance_ip(host)) as (page, _):
         register(page, user)
-        log_in(page, user)
     return user
 
 
 def test_every_gallery_notebook_runs_top_to_bottom_in_a_researchers_container(host, gallery_user):
     assert len(GALLERY) >= 12
+    with browser_page(instance_ip(host)) as (page, _):
+        page.goto(f"{ORIGIN}/jupyter/hub/login")
+        log_in(page, gallery_user)
     container = notebook_container(gallery_user)
     # nbclient (jupyter execute), in the user's own container: its database
     # account, its firewall, its memory limit, the kernel's startup preload.
