@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import nbformat  # with jupyter_server, a test extra of app/notebook
 import pytest
 from test_sampledata import CHINA_MAP_NAMES
 
@@ -66,7 +67,6 @@ def test_at_least_twelve_chart_notebooks():
 
 @pytest.mark.parametrize("path", GALLERY, ids=lambda p: p.stem)
 def test_valid_nbformat_4(path):
-    nbformat = pytest.importorskip("nbformat")
     book = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
     nbformat.validate(book)
     assert book.nbformat == 4
