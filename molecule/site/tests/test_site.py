@@ -393,15 +393,13 @@ def test_every_gallery_notebook_runs_top_to_bottom_in_a_researchers_container(ho
 
 
 def run_all_cells(page, user, notebook):
-    """Open a notebook of the user's examples folder and run its cells one by one."""
+    """Open a notebook of the user's examples folder and run it top to bottom."""
     page.goto(f"{ORIGIN}/jupyter/user/{user}/lab/tree/examples/{notebook}?reset")
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     expect(panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_be_visible()
-    cells = panel.locator(".jp-Cell")
-    cells.first.locator(".jp-InputArea").click()
-    page.keyboard.press("Escape")  # command mode: Shift+Enter runs and moves on
-    for _ in range(cells.count()):
-        page.keyboard.press("Shift+Enter")
+    # The toolbar's "restart the kernel and run all cells", as a researcher would.
+    panel.locator('[data-command="notebook:restart-run-all"]').click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
     code = panel.locator(".jp-CodeCell")
     # Every code cell ran (a number in its prompt) and the kernel is idle again.
     for i in range(code.count()):
