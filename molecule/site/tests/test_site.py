@@ -446,7 +446,8 @@ def test_memory_in_the_status_bar_and_a_cell_killed_for_memory_says_so(host):
         shot = Path(tempfile.gettempdir()) / "cfps-site-memory-indicator.png"
         page.screenshot(path=str(shot))
         print(f"memory indicator: {usage.inner_text()!r} (screenshot {shot})")
-        output = new_notebook_run(page, "blocks = []\nwhile True:\n    blocks.append(np.ones(2**24))")
+        # 128 MiB blocks until the container limit: the OOM killer ends the kernel.
+        output = new_notebook_run(page, "blocks = [np.ones(2**24) for _ in range(10**6)]")
         expect(output).to_contain_text("内核因内存不足被系统终止")
         expect(output).to_contain_text("memory limit (1.0 GiB)")
         expect(output).to_contain_text("run the cells again")
