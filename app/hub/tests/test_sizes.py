@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cfps_jupyterhub import SIZE_PATTERN, active_server_limit, host_memory_bytes, meminfo_bytes, parse_bytes
 from jupyterhub.traitlets import ByteSpecification
 from traitlets import HasTraits
+
+from cfps_jupyterhub import SIZE_PATTERN, active_server_limit, host_memory_bytes, meminfo_bytes, parse_bytes
 
 ROOT = Path(__file__).resolve().parents[3]
 GIB = 1024**3

@@ -8,8 +8,9 @@ container would have, and whose poll() says whether it still runs.
 import asyncio
 import socket
 
-from cfps_jupyterhub import CFPSDockerSpawner, wait_for_port
 from dockerspawner import DockerSpawner
+
+from cfps_jupyterhub import CFPSDockerSpawner, wait_for_port
 
 
 def free_port():
