@@ -442,7 +442,8 @@ def test_memory_in_the_status_bar_and_a_cell_killed_for_memory_says_so(host):
         log_in(page, user)
         # jupyter-resource-usage: used against the container's limit (hub_mem_limit 1G).
         usage = page.locator(".jp-StatusBar-Widget", has_text="Mem:")
-        expect(usage).to_contain_text(re.compile(r"Mem: [0-9.]+ / 1024\.00 MB"))
+        # (The figure is padded: "Mem:  147.45 / 1024.00 MB".)
+        expect(usage).to_contain_text(re.compile(r"Mem:\s+[0-9.]+ / 1024\.00 MB"))
         shot = Path(tempfile.gettempdir()) / "cfps-site-memory-indicator.png"
         page.screenshot(path=str(shot))
         print(f"memory indicator: {usage.inner_text()!r} (screenshot {shot})")
