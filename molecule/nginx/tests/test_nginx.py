@@ -228,16 +228,28 @@ def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 
 
+def nginx_processes(host):
+    """The master's PID and its workers' PIDs: a reload replaces the workers."""
+    master = host.file("/run/nginx.pid").content_string.strip()
+    return master, sorted(host.check_output(f"cat /proc/{master}/task/{master}/children").split())
+
+
 def test_broken_config_never_reaches_the_running_nginx(host, pebble_root):
     before = host.file(SITE).content_string
+    processes = nginx_processes(host)
     result = run_playbook(CONVERGE, extra_vars={"nginx_extra_server_config": "no_such_directive on;"})
     assert result.returncode != 0
-    assert "no_such_directive" in result.stdout  # nginx -t named the culprit
+    # The role stopped with nginx's own message, naming the culprit.
+    assert "unknown directive" in result.stdout and "no_such_directive" in result.stdout
+    assert "the previous one was put back" in flat(result.stdout)
     assert recap(result)["failed"] == 1
-    # The file on disk is untouched, the whole configuration still passes, nginx still serves.
+    # The previous file is back (no backup left over), the whole configuration
+    # passes, and nginx was never reloaded: the same workers serve the old site.
     assert host.file(SITE).content_string == before
+    assert host.check_output("ls /etc/nginx/sites-available").split() == ["cfps-hub.conf", "default"]
     assert "no_such_directive" not in host.check_output("nginx -T 2>/dev/null")
     assert host.service("nginx").is_running
+    assert nginx_processes(host) == processes
     status, _, body = curl(host, f"https://{DOMAIN}/")
     assert status == 200 and "landing page" in body
 
