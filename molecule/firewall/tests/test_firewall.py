@@ -70,6 +70,7 @@ def assert_confined(host):
 
 
 def assert_docker_chains_intact(host):
+    ensure_probe_image(host)
     # Docker's own NAT and forward rules are still in place.
     assert "MASQUERADE" in host.check_output("iptables -t nat -S POSTROUTING")
     assert "-j DOCKER-USER" in host.check_output("iptables -S FORWARD")
@@ -140,18 +141,19 @@ def test_bad_policy_is_refused(host):
     assert "firewall_host_policy" in result.stdout
 
 
+def converge(**extra_vars):
+    result = run_playbook(ROOT / "molecule/firewall/converge.yml", extra_vars=extra_vars or None)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
 @pytest.fixture
 def host_policy_drop(host):
+    """The host policy drop with only 443 open, for one test; accept again after it."""
     setup_targets(host)
     start_unit(host, "cfps-probe-443", "python3 -m http.server 443 --bind 0.0.0.0")
-    result = run_playbook(
-        ROOT / "molecule/firewall/converge.yml",
-        extra_vars={"firewall_host_policy": "drop", "firewall_host_allowed_tcp_ports": [443]},
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
+    converge(firewall_host_policy="drop", firewall_host_allowed_tcp_ports=[443])
     yield
-    result = run_playbook(ROOT / "molecule/firewall/converge.yml")
-    assert result.returncode == 0, result.stdout[-3000:]
+    converge()
 
 
 def test_host_policy_drop_opens_only_listed_ports(host, host_policy_drop):
@@ -162,5 +164,10 @@ def test_host_policy_drop_opens_only_listed_ports(host, host_policy_drop):
     assert_confined(host)
 
 
-def test_host_policy_back_to_accept(host):
-    assert tcp_open(instance_ip(host), 8100)
+def test_host_policy_back_to_accept(host, host_policy_drop):
+    # Starts from drop (8100 closed, its listener running), whatever ran before.
+    ip = instance_ip(host)
+    assert not tcp_open(ip, 8100)
+    converge()
+    assert tcp_open(ip, 8100)
+    assert_confined(host)
