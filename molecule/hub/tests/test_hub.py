@@ -5,6 +5,7 @@ proxy on 127.0.0.1:8000, as an operator's script would.
 """
 
 import hashlib
+import importlib.util
 import json
 import shlex
 
@@ -15,6 +16,8 @@ from conftest import ROOT, assert_check_mode_clean, flat, recap, run_playbook
 TOKEN = "cfps-test-api-token-0123456789abcdef0123456789"
 API = "http://127.0.0.1:8000/jupyter/hub/api"
 USER = "alice_01"
+# Writes person_2018 of the synthetic sample the mysql_grants role loads.
+SAMPLE_GENERATOR = ROOT / "app/sampledata/generate_cfps_sample.py"
 
 
 def api(host, method, path, body=None, expect=(200, 201, 202, 204)):
@@ -47,6 +50,14 @@ def server(host):
     return container_name(host)
 
 
+def sample_persons():
+    """PERSONS of the sample generator: the rows its person_2018 holds."""
+    spec = importlib.util.spec_from_file_location("generate_cfps_sample", SAMPLE_GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PERSONS
+
+
 def pyexec(host, name, code):
     return host.run(f"docker exec {name} python3 -c {shlex.quote(code)}")
 
@@ -57,11 +68,24 @@ def test_units_active_and_enabled(host):
         assert svc.is_running and svc.is_enabled, unit
 
 
+def listeners(host, port):
+    """The local addresses of every TCP socket listening on port ("addr:port")."""
+    # ss -Hltn: State Recv-Q Send-Q Local-Address:Port Peer-Address:Port [Process]
+    local = [line.split()[3] for line in host.check_output("ss -Hltn").splitlines()]
+    return {address for address in local if address.rsplit(":", 1)[1] == str(port)}
+
+
 def test_listeners(host):
-    listening = host.check_output("ss -ltnH")
-    assert "172.17.0.1:8081" in listening
-    assert "127.0.0.1:8000" in listening and "127.0.0.1:8001" in listening
-    assert "0.0.0.0:8081" not in listening and "0.0.0.0:8000" not in listening
+    # The hub API on the docker bridge address only: a bind on all addresses
+    # (0.0.0.0 or [::]) would also show the bridge address to a substring check.
+    bridge = host.check_output("ip -4 -o addr show dev docker0").split()[3].split("/")[0]
+    assert bridge == "172.17.0.1"
+    hub_api = listeners(host, 8081)
+    assert hub_api == {f"{bridge}:8081"}
+    assert not hub_api & {"0.0.0.0:8081", "[::]:8081", "*:8081"}
+    # The proxy and its API on loopback only.
+    assert listeners(host, 8000) == {"127.0.0.1:8000"}
+    assert listeners(host, 8001) == {"127.0.0.1:8001"}
 
 
 def test_state_and_config_modes(host):
@@ -148,7 +172,8 @@ def test_sql_helper_answers(host, server):
         host, server, "from cfps_dvapis import sql; print(int(sql('SELECT COUNT(*) AS n FROM person_2018').n[0]))"
     )
     assert result.rc == 0, result.stderr
-    assert int(result.stdout) > 0
+    # Exactly the synthetic sample's persons: a partial or doubled import fails.
+    assert int(result.stdout) == sample_persons()
 
 
 def test_preload_in_a_real_kernel(host, server):
