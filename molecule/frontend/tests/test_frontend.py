@@ -183,8 +183,10 @@ def test_dev_profile_runs_the_dev_server(host, dev_profile):
     assert host.file(f"{CURRENT}/index.html").is_file
 
 
-def test_prod_profile_stops_and_disables_the_dev_server(host):
-    # Runs after the fixture above switched back to prod.
+def test_prod_profile_stops_and_disables_the_dev_server(host, dev_profile):
+    # From a running dev server (the fixture), back to prod.
+    result = run_playbook(FRONTEND)
+    assert result.returncode == 0, result.stdout[-3000:]
     service = host.service("cfps-frontend")
     assert not service.is_running
     assert not service.is_enabled
