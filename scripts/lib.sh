@@ -102,6 +102,19 @@ forget_local_state() {
   rm -rf "$VENV" "$ROOT/app/frontend/node_modules" "$TEST_CACHE"
 }
 
+# Keep only the newest saved notebook image of the tests (cache_save.yml
+# writes one per image tag). Run before the scenarios start, so no scenario
+# sees the cache change between its converge and its idempotence run.
+prune_test_cache() {
+  local f
+  [ -d "$TEST_CACHE" ] || return 0
+  # Newest first; every file after the first goes.
+  ls -1t "$TEST_CACHE"/notebook-*.tar 2>/dev/null | tail -n +2 | while read -r f; do
+    log "test cache: removing the older $f"
+    rm -f "$f"
+  done
+}
+
 # A Debian systemd base image built from the Debian mirror (no registry here).
 # Its tag carries a digest of this function's own text and the suite, so any
 # change to the recipe builds a new image on every machine (CI's included) on
