@@ -153,11 +153,11 @@ def test_the_default_wiring(tmp_path):
     values = render(tmp_path)
     assert not [n for n, v in values.items() if v == UNDEFINED], "role variables without a value"
     assert values["docker_bridge_ip"] == "172.17.0.1"
-    for name in ("firewall_bridge_ip", "mysql_grants_bind_address", "hub_bridge_ip", "hub_db_host"):
+    for name in ("firewall_bridge_ip", "mariadb_bind_address", "hub_bridge_ip", "hub_db_host"):
         assert values[name] == values["docker_bridge_ip"], name
     assert values["mysql_grants_user_host"] == "172.17.0.%"
     assert values["firewall_bridge_allowed_tcp_ports"] == [8081, 3306]
-    assert values["mysql_grants_port"] == values["hub_db_port"] == 3306
+    assert values["mariadb_port"] == values["hub_db_port"] == 3306
     assert (values["mysql_grants_database"], values["mysql_grants_user"]) == ("cfps", "jupyterhub")
     assert (values["hub_db_name"], values["hub_db_user"]) == ("cfps", "jupyterhub")
     assert values["mysql_grants_password"] == values["hub_db_password"]
@@ -234,9 +234,9 @@ def test_shared_values_from_the_inventory_reach_every_role(tmp_path):
     expected = {
         "firewall_bridge_ip": "10.99.0.1",
         "firewall_bridge_allowed_tcp_ports": [9081, 9306],
-        "mysql_grants_bind_address": "10.99.0.1",
+        "mariadb_bind_address": "10.99.0.1",
         "mysql_grants_user_host": "10.99.0.%",
-        "mysql_grants_port": 9306,
+        "mariadb_port": 9306,
         "mysql_grants_database": "cfps2020",
         "mysql_grants_user": "reader",
         "mysql_grants_password": "db-password-from-the-vault",

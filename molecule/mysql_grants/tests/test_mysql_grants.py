@@ -18,11 +18,8 @@ from conftest import (
     SCENARIO_DIR,
     assert_check_mode_clean,
     flat,
-    instance_ip,
-    reboot,
     recap,
     run_playbook,
-    tcp_open,
 )
 
 BRIDGE = "172.17.0.1"
@@ -102,28 +99,6 @@ EXACTLY_SELECT = sorted(
 )
 
 
-def listeners(host):
-    out = host.check_output("ss -Htln 'sport = :3306'")
-    return sorted(line.split()[3] for line in out.splitlines())
-
-
-def test_server_listens_on_bridge_and_loopback_only(host):
-    assert host.service("mariadb").is_running and host.service("mariadb").is_enabled
-    assert listeners(host) == ["127.0.0.1:3306", f"{BRIDGE}:3306"]
-    conf = host.file("/etc/mysql/mariadb.conf.d/60-cfps-hub.cnf")
-    assert conf.mode == 0o644
-    assert "bind-address = 127.0.0.1,172.17.0.1" in conf.content_string
-
-
-def test_server_starts_after_docker(host):
-    dropin = host.file("/etc/systemd/system/mariadb.service.d/cfps-hub.conf")
-    assert dropin.exists and dropin.mode == 0o644
-    props = host.check_output("systemctl show mariadb -p After -p Wants")
-    assert props.count("docker.service") == 2
-    # Socket activation would listen on every address after a reboot.
-    assert host.check_output("systemctl show mariadb.socket -p LoadState --value") == "masked"
-
-
 def test_account_reads_the_sample(host):
     assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
     assert select(host, "SELECT COUNT(*) FROM famecon_2018") == str(FAMILIES)
@@ -181,24 +156,6 @@ def test_account_cannot_log_in_from_loopback(host):
     )
     # 1698: "Access denied for user 'jupyterhub'@'localhost'".
     assert error_code(result) in (1045, 1130, 1698)
-
-
-@pytest.fixture
-def control_listener(host):
-    """A web server on all addresses of the instance: proves the path from the controller is open."""
-    host.run("systemctl reset-failed cfps-probe-8100")
-    host.run_expect([0], "systemd-run --unit cfps-probe-8100 python3 -m http.server 8100 --bind 0.0.0.0")
-    host.run_expect([0], "timeout 10 bash -c 'until exec 3<>/dev/tcp/127.0.0.1/8100; do sleep 0.2; done'")
-    yield
-    host.run("systemctl stop cfps-probe-8100")
-
-
-def test_not_reachable_on_the_public_address(host, control_listener):
-    ip = instance_ip(host)
-    assert tcp_open(ip, 8100)
-    assert not tcp_open(ip, 3306)
-    # Not even from the instance itself: nothing listens there.
-    assert host.run(f"timeout 3 bash -c 'exec 3<>/dev/tcp/{ip}/3306'").rc != 0
 
 
 def test_converge_takes_back_extra_privileges(host):
@@ -285,18 +242,6 @@ def test_table_that_is_not_the_sample_is_refused_untouched(host, foreign_person_
     assert as_root(host, "SELECT COUNT(*) FROM cfps.person_2018_kept") == str(PERSONS)
 
 
-def test_after_reboot(host):
-    reboot(host)
-    assert host.service("mariadb").is_running
-    # Ordered after Docker: the server started once docker0 was up.
-    docker_up = int(host.check_output("systemctl show docker -p ActiveEnterTimestampMonotonic --value"))
-    mariadb_start = int(host.check_output("systemctl show mariadb -p ExecMainStartTimestampMonotonic --value"))
-    assert 0 < docker_up <= mariadb_start
-    assert listeners(host) == ["127.0.0.1:3306", f"{BRIDGE}:3306"]
-    assert select(host, "SELECT COUNT(*) FROM person_2018") == str(PERSONS)
-    assert error_code(sql_from_container(host, "DELETE FROM person_2018")) == 1142
-
-
 def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 
@@ -317,7 +262,7 @@ def role_playbook(tmp_path, **role_vars):
 
 
 def test_missing_password_fails_before_any_change(host, tmp_path):
-    result = run_playbook(role_playbook(tmp_path, mysql_grants_install_server=True))
+    result = run_playbook(role_playbook(tmp_path))
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
     assert "mysql_grants_password" in result.stdout
@@ -331,10 +276,21 @@ def test_empty_password_is_refused(host):
     assert "mysql_grants_password must be a non-empty string" in flat(result.stdout)
 
 
-def test_public_bind_address_is_refused(host, tmp_path):
-    result = run_playbook(
-        role_playbook(tmp_path, mysql_grants_password=PASSWORD, mysql_grants_bind_address="0.0.0.0"),  # noqa: S104
-    )
+@pytest.mark.parametrize("name", ["root", "ROOT", "mysql", "mariadb.sys", "debian-sys-maint"])
+def test_server_account_name_is_refused(host, tmp_path, name):
+    """Pointed at a server account, the role would take its privileges away."""
+    result = run_playbook(role_playbook(tmp_path, mysql_grants_password=PASSWORD, mysql_grants_user=name))
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
-    assert "mysql_grants_bind_address must be the IPv4 address of the docker bridge" in flat(result.stdout)
+    assert "mysql_grants_user (group_vars/all.yml sets it from cfps_db_user) must be an account of its own" in flat(
+        result.stdout
+    )
+    # root keeps every privilege.
+    assert "ALL PRIVILEGES ON *.*" in as_root(host, "SHOW GRANTS FOR 'root'@'localhost'")
+
+
+def test_empty_account_name_is_refused(host, tmp_path):
+    result = run_playbook(role_playbook(tmp_path, mysql_grants_password=PASSWORD, mysql_grants_user=""))
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "mysql_grants_user must match" in flat(result.stdout)
