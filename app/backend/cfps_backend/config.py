@@ -1,18 +1,36 @@
 """Configuration: one TOML file, path from $CFPS_BACKEND_CONFIG.
 
-No secret has a default here. Every problem raises ConfigError whose message
-names the offending key, so `cfps-backend check-config` and service start-up
-tell the operator exactly what to fix.
+Read by pydantic-settings (the TOML file is its only source: no environment
+variables, .env file or secrets folder) and validated by pydantic in strict
+mode. No secret has a default here. Every problem raises ConfigError whose
+message names the offending key, so `cfps-backend check-config` and service
+start-up tell the operator exactly what to fix.
 """
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 DEFAULT_CONFIG_PATH = "/etc/cfps-backend/config.toml"
 ENV_VAR = "CFPS_BACKEND_CONFIG"
@@ -21,8 +39,12 @@ _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
+# The file Settings reads while load_settings() builds it (pydantic-settings
+# takes a TOML source's path from the class otherwise).
+_config_file: contextvars.ContextVar[str] = contextvars.ContextVar("cfps_backend_config_file")
 
-class ConfigError(Exception):
+
+class ConfigError(ValueError):
     """A configuration problem; the message names the key."""
 
 
@@ -44,84 +66,10 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
-class Client:
-    client_id: str
-    client_secret: str
-    redirect_uris: tuple[str, ...]
-    username_claim: str = "username"
-
-
-@dataclass(frozen=True)
 class Argon2Params:
     time_cost: int = 2
     memory_cost: int = 19456  # KiB
     parallelism: int = 1
-
-
-@dataclass(frozen=True)
-class Settings:
-    secret_key: str
-    database_url: str
-    invite_codes: tuple[str, ...]
-    rate_limit: RateLimit
-    trusted_proxies: tuple[str, ...]
-    allowed_origins: tuple[str, ...]
-    public_url: str
-    root_path: str
-    login_page_url: str
-    logout_redirect_default: str
-    clients: dict[str, Client]
-    password_min_length: int
-    password_max_length: int
-    password_require_classes: bool
-    workers: int
-    host: str
-    port: int
-    argon2: Argon2Params
-    code_ttl_seconds: int
-    access_token_ttl_seconds: int
-    userinfo_cache_seconds: float
-    log_level: str
-    access_log: bool
-    dev_reload: bool
-    db_pool_size: int
-    threadpool_size: int
-    argon2_max_concurrency: int
-    hub_api_url: str = ""
-    hub_api_token: str = ""
-    path: str = field(default="")
-
-
-def config_path() -> str:
-    return os.environ.get(ENV_VAR) or DEFAULT_CONFIG_PATH
-
-
-def _get(d: dict, key: str, typ, default=..., *, prefix: str = ""):
-    name = f"{prefix}{key}"
-    if key not in d:
-        if default is ...:
-            raise ConfigError(f"missing required config key '{name}'")
-        return default
-    val = d[key]
-    if typ is int and isinstance(val, bool):
-        raise ConfigError(f"config key '{name}' must be an integer")
-    if typ is float and isinstance(val, int) and not isinstance(val, bool):
-        val = float(val)
-    if not isinstance(val, typ):
-        raise ConfigError(f"config key '{name}' must be of type {typ.__name__}")
-    return val
-
-
-def _str_list(d: dict, key: str, default=..., *, prefix: str = "") -> tuple[str, ...]:
-    val = _get(d, key, list, default, prefix=prefix)
-    if not all(isinstance(x, str) for x in val):
-        raise ConfigError(f"config key '{prefix}{key}' must be a list of strings")
-    return tuple(val)
-
-
-def _origin_of(url: str) -> str:
-    p = urlsplit(url)
-    return f"{p.scheme}://{p.netloc}".lower()
 
 
 def argon2_meets_asvs(p: Argon2Params) -> bool:
@@ -131,203 +79,373 @@ def argon2_meets_asvs(p: Argon2Params) -> bool:
     return p.parallelism >= 1 and any(p.memory_cost >= m and p.time_cost >= t for m, t in profiles)
 
 
-def load_settings(path: str | None = None) -> Settings:
-    path = path or config_path()
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found (set {ENV_VAR} to its path)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    return parse_settings(raw, path)
+def _origin_of(url: str) -> str:
+    p = urlsplit(url)
+    return f"{p.scheme}://{p.netloc}".lower()
 
 
-def parse_settings(raw: dict, path: str = "") -> Settings:
-    known = {
-        "secret_key",
-        "database_url",
-        "invite_codes",
-        "rate_limit",
-        "trusted_proxies",
-        "allowed_origins",
-        "public_url",
-        "root_path",
-        "login_page_url",
-        "logout_redirect_default",
-        "clients",
-        "password_min_length",
-        "password_max_length",
-        "password_require_classes",
-        "workers",
-        "host",
-        "port",
-        "argon2_time_cost",
-        "argon2_memory_cost",
-        "argon2_parallelism",
-        "code_ttl_seconds",
-        "access_token_ttl_seconds",
-        "userinfo_cache_seconds",
-        "log_level",
-        "access_log",
-        "dev_reload",
-        "db_pool_size",
-        "threadpool_size",
-        "argon2_max_concurrency",
-        "hub_api_url",
-        "hub_api_token",
-    }
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"unknown config key '{unknown[0]}'")
+def _tuple(value: Any) -> Any:
+    # TOML arrays arrive as lists; strict mode takes only tuples for tuple fields.
+    return tuple(value) if isinstance(value, list) else value
 
-    secret_key = _get(raw, "secret_key", str)
-    if len(secret_key) < 32:
-        raise ConfigError("config key 'secret_key' must be at least 32 characters")
 
-    database_url = _get(raw, "database_url", str, "sqlite:////var/lib/cfps-backend/cfps.db")
-    if not (database_url.startswith("sqlite") or database_url.startswith("mysql")):
-        raise ConfigError("config key 'database_url' must be a sqlite:// or mysql+pymysql:// URL")
+# Messages of the validators below: one starting with "config key" is used as
+# it is; any other follows "config key '<the key>'" (see _message).
+StrTuple = Annotated[tuple[str, ...], BeforeValidator(_tuple)]
+_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
 
-    invite_codes = _str_list(raw, "invite_codes", [])
-    if any(len(c) < 8 for c in invite_codes):
-        raise ConfigError("config key 'invite_codes': every code needs >= 8 characters")
-    rate_limit = RateLimit.parse(_get(raw, "rate_limit", str, "30/minute"))
 
-    trusted = _str_list(raw, "trusted_proxies", ["127.0.0.1"])
-    for t in trusted:
-        try:
-            ipaddress.ip_network(t, strict=False)
-        except ValueError:
-            raise ConfigError(f"config key 'trusted_proxies': {t!r} is not an IP address or network") from None
+class Client(BaseModel):
+    """One [[clients]] entry."""
 
-    public_url = _get(raw, "public_url", str).rstrip("/")
-    pu = urlsplit(public_url)
-    if pu.scheme not in ("http", "https") or not pu.netloc:
-        raise ConfigError("config key 'public_url' must be an absolute http(s) URL")
-    allowed_origins = tuple(o.rstrip("/").lower() for o in _str_list(raw, "allowed_origins", [_origin_of(public_url)]))
+    model_config = _STRICT
 
-    root_path = _get(raw, "root_path", str, "/api").rstrip("/")
-    if root_path and not root_path.startswith("/"):
-        raise ConfigError("config key 'root_path' must start with '/' (or be empty)")
-    login_page_url = _get(raw, "login_page_url", str, "/login")
-    logout_default = _get(raw, "logout_redirect_default", str, "/")
-    if not logout_default.startswith("/") or logout_default.startswith("//"):
-        raise ConfigError("config key 'logout_redirect_default' must be a local path like '/'")
+    client_id: str
+    client_secret: str
+    redirect_uris: StrTuple
+    username_claim: str = "username"
 
-    clients_raw = _get(raw, "clients", list)
-    if not clients_raw:
-        raise ConfigError("config key 'clients' must list at least one [[clients]] entry")
-    clients: dict[str, Client] = {}
-    for i, c in enumerate(clients_raw):
-        pre = f"clients[{i}]."
-        if not isinstance(c, dict):
-            raise ConfigError(f"config key 'clients[{i}]' must be a table")
-        extra = sorted(set(c) - {"client_id", "client_secret", "redirect_uris", "username_claim"})
-        if extra:
-            raise ConfigError(f"unknown config key '{pre}{extra[0]}'")
-        cid = _get(c, "client_id", str, prefix=pre)
-        secret = _get(c, "client_secret", str, prefix=pre)
-        if len(secret) < 16:
-            raise ConfigError(f"config key '{pre}client_secret' must be at least 16 characters")
-        uris = _str_list(c, "redirect_uris", prefix=pre)
+    @field_validator("client_secret")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if len(v) < 16:
+            raise ValueError("must be at least 16 characters")
+        return v
+
+    @field_validator("redirect_uris")
+    @classmethod
+    def _uris(cls, uris: tuple[str, ...]) -> tuple[str, ...]:
         if not uris:
-            raise ConfigError(f"config key '{pre}redirect_uris' must not be empty")
+            raise ValueError("must not be empty")
         for u in uris:
             p = urlsplit(u)
             if p.scheme not in ("https", "http") or not p.netloc or p.fragment:
-                raise ConfigError(f"config key '{pre}redirect_uris': {u!r} must be an absolute URL without fragment")
+                raise ValueError(f": {u!r} must be an absolute URL without fragment")
             if p.scheme == "http" and p.hostname not in ("127.0.0.1", "localhost", "::1"):
-                raise ConfigError(f"config key '{pre}redirect_uris': {u!r} uses http; only https (or loopback) is allowed")
-        if cid in clients:
-            raise ConfigError(f"config key '{pre}client_id': duplicate {cid!r}")
-        clients[cid] = Client(cid, secret, uris, _get(c, "username_claim", str, "username", prefix=pre))
+                raise ValueError(f": {u!r} uses http; only https (or loopback) is allowed")
+        return uris
 
-    pmin = _get(raw, "password_min_length", int, 8)
-    pmax = _get(raw, "password_max_length", int, 128)
-    if pmin < 8:
-        raise ConfigError("config key 'password_min_length' must be >= 8")
-    if pmax < 64 or pmax < pmin:
-        raise ConfigError("config key 'password_max_length' must be >= 64 and >= password_min_length")
 
-    workers = _get(raw, "workers", int, os.cpu_count() or 1)
-    if workers < 1:
-        raise ConfigError("config key 'workers' must be >= 1")
-    port = _get(raw, "port", int, 8100)
-    if not 0 < port < 65536:
-        raise ConfigError("config key 'port' must be 1..65535")
+def _default_workers() -> int:
+    return os.cpu_count() or 1
 
-    a2 = Argon2Params(
-        time_cost=_get(raw, "argon2_time_cost", int, 2),
-        memory_cost=_get(raw, "argon2_memory_cost", int, 19456),
-        parallelism=_get(raw, "argon2_parallelism", int, 1),
-    )
-    if not argon2_meets_asvs(a2):
-        raise ConfigError(
-            "config keys 'argon2_time_cost'/'argon2_memory_cost'/'argon2_parallelism' "
-            "are below the OWASP ASVS argon2id minimum (e.g. t=2, m=19456 KiB, p=1)"
-        )
 
-    code_ttl = _get(raw, "code_ttl_seconds", int, 300)
-    if not 1 <= code_ttl <= 600:
-        raise ConfigError("config key 'code_ttl_seconds' must be 1..600")
-    at_ttl = _get(raw, "access_token_ttl_seconds", int, 3600)
-    if not 60 <= at_ttl <= 86400:
-        raise ConfigError("config key 'access_token_ttl_seconds' must be 60..86400")
-    cache = _get(raw, "userinfo_cache_seconds", float, 2.0)
-    if not 0 <= cache <= 30:
-        raise ConfigError("config key 'userinfo_cache_seconds' must be 0..30")
+def _default_argon2_concurrency(data: dict[str, Any]) -> int:
+    workers = data.get("workers") or 1
+    return max(1, -(-(os.cpu_count() or 1) // workers))  # ceil(cores / workers)
 
-    log_level = _get(raw, "log_level", str, "INFO").upper()
-    if log_level not in _LOG_LEVELS:
-        raise ConfigError(f"config key 'log_level' must be one of {sorted(_LOG_LEVELS)}")
-    pool = _get(raw, "db_pool_size", int, 20)
-    tp = _get(raw, "threadpool_size", int, 40)
-    if pool < 1 or tp < 1:
-        raise ConfigError("config keys 'db_pool_size'/'threadpool_size' must be >= 1")
 
-    a2c_default = max(1, -(-(os.cpu_count() or 1) // workers))  # ceil(cores / workers)
-    a2c = _get(raw, "argon2_max_concurrency", int, a2c_default)
-    if a2c < 0:
-        raise ConfigError("config key 'argon2_max_concurrency' must be >= 0 (0 = unlimited)")
+def _default_origins(data: dict[str, Any]) -> tuple[str, ...]:
+    return (_origin_of(data["public_url"]),) if "public_url" in data else ()
 
+
+class Settings(BaseSettings):
+    """The service's settings. Keys, defaults and limits: app/backend/README.md."""
+
+    model_config = SettingsConfigDict(strict=True, frozen=True, extra="forbid", case_sensitive=True)
+
+    secret_key: str
+    database_url: str = "sqlite:////var/lib/cfps-backend/cfps.db"
+    invite_codes: StrTuple = ()
+    rate_limit: RateLimit = RateLimit(30, 60)
+    trusted_proxies: StrTuple = ("127.0.0.1",)
+    public_url: str
+    allowed_origins: StrTuple = Field(default_factory=_default_origins)
+    root_path: str = "/api"
+    login_page_url: str = "/login"
+    logout_redirect_default: str = "/"
+    client_list: Annotated[tuple[Client, ...], BeforeValidator(_tuple)] = Field(alias="clients")
+    password_min_length: int = 8
+    password_max_length: int = 128
+    password_require_classes: bool = False
+    workers: int = Field(default_factory=_default_workers)
+    host: str = "127.0.0.1"
+    port: int = 8100
+    argon2_time_cost: int = 2
+    argon2_memory_cost: int = 19456  # KiB
+    argon2_parallelism: int = 1
+    code_ttl_seconds: int = 300
+    access_token_ttl_seconds: int = 3600
+    userinfo_cache_seconds: float = 2.0
+    log_level: str = "INFO"
+    access_log: bool = False
+    dev_reload: bool = False
+    db_pool_size: int = 20
+    threadpool_size: int = 40
+    argon2_max_concurrency: int = Field(default_factory=_default_argon2_concurrency)
     # JupyterHub's REST API, told when an admin disables, resets or deletes a user.
-    hub_api_url = _get(raw, "hub_api_url", str, "").rstrip("/")
-    hub_api_token = _get(raw, "hub_api_token", str, "")
-    if bool(hub_api_url) != bool(hub_api_token):
-        raise ConfigError("config keys 'hub_api_url' and 'hub_api_token' are set together or not at all")
-    if hub_api_url and urlsplit(hub_api_url).scheme not in ("http", "https"):
-        raise ConfigError("config key 'hub_api_url' must be an http(s) URL")
+    hub_api_url: str = ""
+    hub_api_token: str = ""
 
-    return Settings(
-        secret_key=secret_key,
-        database_url=database_url,
-        invite_codes=invite_codes,
-        rate_limit=rate_limit,
-        trusted_proxies=trusted,
-        allowed_origins=allowed_origins,
-        public_url=public_url,
-        root_path=root_path,
-        login_page_url=login_page_url,
-        logout_redirect_default=logout_default,
-        clients=clients,
-        password_min_length=pmin,
-        password_max_length=pmax,
-        password_require_classes=_get(raw, "password_require_classes", bool, False),
-        workers=workers,
-        host=_get(raw, "host", str, "127.0.0.1"),
-        port=port,
-        argon2=a2,
-        code_ttl_seconds=code_ttl,
-        access_token_ttl_seconds=at_ttl,
-        userinfo_cache_seconds=cache,
-        log_level=log_level,
-        access_log=_get(raw, "access_log", bool, False),
-        dev_reload=_get(raw, "dev_reload", bool, False),
-        db_pool_size=pool,
-        threadpool_size=tp,
-        argon2_max_concurrency=a2c,
-        hub_api_url=hub_api_url,
-        hub_api_token=hub_api_token,
-        path=path,
-    )
+    _path: str = PrivateAttr("")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The config file alone (one place per knob): no environment variable,
+        # .env file or secrets folder changes a setting behind the operator's back.
+        path = _config_file.get(None)
+        return (TomlConfigSettingsSource(settings_cls, toml_file=path),) if path else (init_settings,)
+
+    # ------------------------------------------------------------ derived
+    @property
+    def path(self) -> str:
+        """The file these settings were read from."""
+        return self._path
+
+    @cached_property
+    def clients(self) -> dict[str, Client]:
+        return {c.client_id: c for c in self.client_list}
+
+    @cached_property
+    def argon2(self) -> Argon2Params:
+        return Argon2Params(self.argon2_time_cost, self.argon2_memory_cost, self.argon2_parallelism)
+
+    # --------------------------------------------------------- validators
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, v: str) -> str:
+        if len(v) < 32:
+            raise ValueError("must be at least 32 characters")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if not (v.startswith("sqlite") or v.startswith("mysql")):
+            raise ValueError("must be a sqlite:// or mysql+pymysql:// URL")
+        return v
+
+    @field_validator("invite_codes")
+    @classmethod
+    def _invite_codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(len(c) < 8 for c in v):
+            raise ValueError(": every code needs >= 8 characters")
+        return v
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate_limit(cls, v: Any) -> Any:
+        if isinstance(v, RateLimit):
+            return v
+        if not isinstance(v, str):
+            raise ValueError("must be of type str")
+        return RateLimit.parse(v)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for t in v:
+            try:
+                ipaddress.ip_network(t, strict=False)
+            except ValueError:
+                raise ValueError(f": {t!r} is not an IP address or network") from None
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        v = v.rstrip("/")
+        pu = urlsplit(v)
+        if pu.scheme not in ("http", "https") or not pu.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return v
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _allowed_origins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(o.rstrip("/").lower() for o in v)
+
+    @field_validator("root_path")
+    @classmethod
+    def _root_path(cls, v: str) -> str:
+        v = v.rstrip("/")
+        if v and not v.startswith("/"):
+            raise ValueError("must start with '/' (or be empty)")
+        return v
+
+    @field_validator("logout_redirect_default")
+    @classmethod
+    def _logout_default(cls, v: str) -> str:
+        if not v.startswith("/") or v.startswith("//"):
+            raise ValueError("must be a local path like '/'")
+        return v
+
+    @field_validator("client_list")
+    @classmethod
+    def _clients(cls, v: tuple[Client, ...]) -> tuple[Client, ...]:
+        if not v:
+            raise ValueError("config key 'clients' must list at least one [[clients]] entry")
+        seen: set[str] = set()
+        for i, c in enumerate(v):
+            if c.client_id in seen:
+                raise ValueError(f"config key 'clients[{i}].client_id': duplicate {c.client_id!r}")
+            seen.add(c.client_id)
+        return v
+
+    @field_validator("password_min_length")
+    @classmethod
+    def _pmin(cls, v: int) -> int:
+        if v < 8:
+            raise ValueError("must be >= 8")
+        return v
+
+    @field_validator("password_max_length")
+    @classmethod
+    def _pmax(cls, v: int, info: ValidationInfo) -> int:
+        if v < 64 or v < info.data.get("password_min_length", 8):
+            raise ValueError("must be >= 64 and >= password_min_length")
+        return v
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if not 0 < v < 65536:
+            raise ValueError("must be 1..65535")
+        return v
+
+    @field_validator("code_ttl_seconds")
+    @classmethod
+    def _code_ttl(cls, v: int) -> int:
+        if not 1 <= v <= 600:
+            raise ValueError("must be 1..600")
+        return v
+
+    @field_validator("access_token_ttl_seconds")
+    @classmethod
+    def _token_ttl(cls, v: int) -> int:
+        if not 60 <= v <= 86400:
+            raise ValueError("must be 60..86400")
+        return v
+
+    @field_validator("userinfo_cache_seconds")
+    @classmethod
+    def _cache(cls, v: float) -> float:
+        if not 0 <= v <= 30:  # also false for nan
+            raise ValueError("must be 0..30")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {sorted(_LOG_LEVELS)}")
+        return v
+
+    @field_validator("db_pool_size", "threadpool_size")
+    @classmethod
+    def _pools(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("config keys 'db_pool_size'/'threadpool_size' must be >= 1")
+        return v
+
+    @field_validator("argon2_max_concurrency")
+    @classmethod
+    def _a2c(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0 (0 = unlimited)")
+        return v
+
+    @field_validator("hub_api_url")
+    @classmethod
+    def _hub_api_url(cls, v: str) -> str:
+        v = v.rstrip("/")
+        if v and urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+    @model_validator(mode="after")
+    def _together(self) -> Settings:
+        if not argon2_meets_asvs(self.argon2):
+            raise ValueError(
+                "config keys 'argon2_time_cost'/'argon2_memory_cost'/'argon2_parallelism' "
+                "are below the OWASP ASVS argon2id minimum (e.g. t=2, m=19456 KiB, p=1)"
+            )
+        if bool(self.hub_api_url) != bool(self.hub_api_token):
+            raise ValueError("config keys 'hub_api_url' and 'hub_api_token' are set together or not at all")
+        return self
+
+
+# pydantic error type -> what the key must be (type errors; strict mode, so
+# "1" is no integer and 1 is no string).
+_EXPECTED = {
+    "string_type": "of type str",
+    "int_type": "of type int",
+    "float_type": "of type float",
+    "bool_type": "of type bool",
+    "tuple_type": "of type list",
+    "list_type": "of type list",
+}
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(err: dict[str, Any]) -> str:
+    """One pydantic error as the message that names the key."""
+    loc, kind = tuple(err["loc"]), err["type"]
+    key = _key(loc)
+    if kind == "missing":
+        return f"missing required config key '{key}'"
+    if kind == "extra_forbidden":
+        return f"unknown config key '{key}'"
+    if kind in ("value_error", "assertion_error"):
+        text = str(err["ctx"]["error"])
+        if text.startswith("config key"):
+            return text
+        return f"config key '{key}'{'' if text.startswith(':') else ' '}{text}"
+    if kind == "model_type":
+        return f"config key '{key}' must be a table"
+    if loc and isinstance(loc[-1], int):  # an element of a list
+        return f"config key '{_key(loc[:-1])}' must be a list of strings"
+    if kind == "int_type" and isinstance(err.get("input"), bool):
+        return f"config key '{key}' must be an integer"
+    return f"config key '{key}' must be {_EXPECTED.get(kind, 'valid: ' + err['msg'])}"
+
+
+def config_path() -> str:
+    return os.environ.get(ENV_VAR) or DEFAULT_CONFIG_PATH
+
+
+def load_settings(path: str | None = None) -> Settings:
+    path = path or config_path()
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path} not found (set {ENV_VAR} to its path)")
+    token = _config_file.set(path)
+    try:
+        settings = Settings()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except ValidationError as exc:
+        raise ConfigError(_first_message(exc)) from None
+    finally:
+        _config_file.reset(token)
+    settings._path = path
+    return settings
+
+
+def _first_message(exc: ValidationError) -> str:
+    # An unknown key first (a typo explains the rest); then the order of the fields.
+    errors = [e for e in exc.errors(include_url=False) if e["type"] != "default_factory_not_called"]
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    return _message(errors[0])
