@@ -1,0 +1,66 @@
+"""POST /register and POST /password: a researcher's own account."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..i18n import message
+from ..service import Failure
+from .common import body_schema, err, fail, lang_of
+from .deps import Body, ClientIP, ServiceDep, SettingsDep, TokenCacheDep
+
+router = APIRouter()
+
+
+@router.post(
+    "/register",
+    summary="Create an account with an invite code",
+    status_code=201,
+    openapi_extra=body_schema(
+        {"username": "4-16 of [a-z0-9_]", "password": "password", "invite_code": "invite code"},
+        ["username", "password", "invite_code"],
+    ),
+)
+async def register(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep, ip: ClientIP):
+    p = body.values
+    for f in ("username", "password", "invite_code"):
+        if not p.get(f):
+            return err(request, "field_required", 400, f)
+    if len(p["username"]) > 64:
+        return err(request, "username_invalid", 400, "username")
+    if len(p["invite_code"]) > 256:
+        return err(request, "invite_invalid", 400, "invite_code")
+    if len(p["password"]) > settings.password_max_length:
+        return err(request, "password_too_long", 400, "password", n=settings.password_max_length)
+    out = await run_in_threadpool(svc.register, ip, p["username"], p["password"], p["invite_code"])
+    if isinstance(out, Failure):
+        return fail(request, out)
+    return JSONResponse({"username": out, "message": "ok"}, status_code=201)
+
+
+@router.post(
+    "/password",
+    summary="Change one's own password (the current one is required); revokes the user's tokens",
+    openapi_extra=body_schema(
+        {"username": "user name", "password": "current password", "new_password": "new password"},
+        ["username", "password", "new_password"],
+    ),
+)
+async def change_password(
+    request: Request, body: Body, settings: SettingsDep, svc: ServiceDep, ip: ClientIP, cache: TokenCacheDep
+):
+    p = body.values
+    for f in ("username", "password", "new_password"):
+        if not p.get(f):
+            return err(request, "field_required", 400, f)
+    if len(p["username"]) > 256 or len(p["password"]) > 1024:
+        return err(request, "invalid_credentials", 401, "password")
+    if len(p["new_password"]) > settings.password_max_length:
+        return err(request, "password_too_long", 400, "new_password", n=settings.password_max_length)
+    out = await run_in_threadpool(svc.change_password, ip, p["username"], p["password"], p["new_password"])
+    if isinstance(out, Failure):
+        return fail(request, out)
+    cache.clear()  # this process's cached userinfo answers for the revoked tokens
+    return JSONResponse({"message": message("password_changed", lang_of(request))})

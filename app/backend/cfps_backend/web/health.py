@@ -1,0 +1,20 @@
+"""GET /health."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from .deps import ServiceDep
+
+router = APIRouter()
+
+
+@router.get("/health", summary="Liveness and database check")
+async def health(svc: ServiceDep):
+    try:
+        ok = await run_in_threadpool(svc.health)
+    except Exception:  # noqa: BLE001
+        ok = False
+    return JSONResponse({"status": "ok" if ok else "error", "database": "ok" if ok else "error"}, status_code=200 if ok else 503)
