@@ -1,0 +1,327 @@
+"""Verify the backup role: a backup of one host restored onto a fresh one.
+
+cfps-backup gets researchers (registered through the auth service's API with
+an invite code of 4 uses, 2 used), their homes as Docker volumes — a plain
+volume as before quotas and a volume bound to a folder as the hub makes
+now — with a notebook, a file with a Chinese name and random data, files in
+the team folder, and a row in the CFPS database. It is backed up by the
+systemd service. cfps-backup-restore, converged the same way but never used,
+gets playbooks/restore.yml; there the researcher logs in with the old
+password, every file is byte-equal with the same owner and mode, the invite
+code has the same uses left, the row is back and `restic check` is clean.
+A second backup of the first host adds little to the repository.
+"""
+
+import json
+import re
+import secrets
+import shlex
+import time
+
+import pytest
+import testinfra
+
+from conftest import INSTANCE, ROOT, SCENARIO_DIR, flat, run_playbook
+
+TARGET = f"{INSTANCE}-restore"
+PASSWORD = "cfps-test-backup-password"
+GROUP_VARS = SCENARIO_DIR / "group_vars" / "all.yml"
+CLI = "runuser -u cfps-backend -- /opt/cfps-backend/venv/bin/cfps-backend --config /etc/cfps-backend/config.toml"
+CLIENT_ID = "jupyterhub"
+CLIENT_SECRET = "test-client-secret-0123456789"
+REDIRECT_URI = "https://hub.example.test/jupyter/hub/oauth_callback"
+USER_PASSWORD = "Quiet-River-Lantern-58"
+# Per run, so that the verifier can run again on the same instances.
+RUN = secrets.token_hex(3)
+USERS = [f"wang{RUN}", f"li{RUN}"]
+PLAIN_VOLUME = f"jupyterhub-user-{USERS[0]}"
+BOUND_VOLUME = f"jupyterhub-home-{USERS[1]}"
+BOUND_DIR = f"/srv/cfps/homes/{USERS[1]}"
+DATA_DIRS = [f"/var/lib/docker/volumes/{PLAIN_VOLUME}/_data", BOUND_DIR, "/srv/cfps/team-shared"]
+MARKER = f"标记-{RUN}"
+NOTEBOOK = json.dumps(
+    {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "source": "print('收入')", "outputs": [], "execution_count": None}
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    },
+    ensure_ascii=False,
+)
+SEED = r"""
+set -eu
+docker volume create {plain} >/dev/null
+mkdir -p {bound_dir}
+docker volume create -d local -o type=none -o o=bind -o device={bound_dir} {bound} >/dev/null
+for d in /var/lib/docker/volumes/{plain}/_data {bound_dir}; do
+  mkdir -p "$d/work"
+  printf '%s' {notebook} > "$d/work/分析.ipynb"
+  echo '城乡收入差距 synthetic notes' > "$d/数据说明.txt"
+  head -c 3000000 /dev/urandom > "$d/work/synthetic-{run}.bin"
+  chown -R 1000:100 "$d"
+  chmod 0600 "$d/数据说明.txt"
+done
+printf 'team notes {run}\n' > /srv/cfps/team-shared/团队笔记-{run}.md
+head -c 2000000 /dev/urandom > /srv/cfps/team-shared/shared-{run}.bin
+chown -R 1000:100 /srv/cfps/team-shared
+mariadb -e "CREATE TABLE IF NOT EXISTS cfps.backup_marker (v VARCHAR(64)) DEFAULT CHARSET=utf8mb4;
+            INSERT INTO cfps.backup_marker VALUES ('{marker}')"
+"""
+# sha256, owner, group and mode of every file in the data folders.
+FINGERPRINT = "find {dirs} -type f -print0 | sort -z | xargs -0 stat -c '%n %u %g %a' && " + (
+    "find {dirs} -type f -print0 | sort -z | xargs -0 sha256sum"
+)
+
+# Runs inside the instance (system python3): one OAuth login, printed as JSON.
+OAUTH_CLIENT = r"""
+import base64, hashlib, http.client, json, secrets, sys
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+user, password, client_id, client_secret, redirect_uri = sys.argv[1:6]
+
+
+def post(path, fields):
+    conn = http.client.HTTPConnection("127.0.0.1", 8100, timeout=30)
+    conn.request("POST", path, urlencode(fields), {"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    return resp.status, dict(resp.getheaders()), resp.read().decode()
+
+
+verifier = secrets.token_urlsafe(48)
+challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+status, headers, body = post("/login", {
+    "username": user, "password": password, "client_id": client_id, "redirect_uri": redirect_uri,
+    "response_type": "code", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256",
+})
+out = {"login_status": status}
+query = parse_qs(urlsplit(headers.get("location", "")).query)
+if status == 303 and "code" in query:
+    status, headers, body = post("/token", {
+        "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect_uri,
+        "code_verifier": verifier, "client_id": client_id, "client_secret": client_secret,
+    })
+    out["token_status"] = status
+    conn = http.client.HTTPConnection("127.0.0.1", 8100, timeout=30)
+    conn.request("GET", "/userinfo", headers={"Authorization": "Bearer " + json.loads(body)["access_token"]})
+    out["userinfo"] = json.loads(conn.getresponse().read().decode())
+print(json.dumps(out))
+"""
+
+
+def oauth_login(host, username, password):
+    args = " ".join(shlex.quote(a) for a in (username, password, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI))
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(OAUTH_CLIENT)} {args}"))
+
+
+def register(host, username, invite):
+    data = shlex.quote(json.dumps({"username": username, "password": USER_PASSWORD, "invite_code": invite}))
+    out = host.check_output(
+        f"curl -s -w '\\n%{{http_code}}' -H 'Content-Type: application/json' -d {data} http://127.0.0.1:8100/register"
+    )
+    return out.rsplit("\n", 1)[1]
+
+
+def wait_healthy(host):
+    host.run_expect(
+        [0], "curl -sf --retry 30 --retry-delay 1 --retry-connrefused -o /dev/null http://127.0.0.1:8100/health"
+    )
+
+
+def added_bytes(log):
+    """restic's "Added to the repository" of one run, in bytes."""
+    match = re.search(r"Added to the repository: ([0-9.]+) (B|KiB|MiB|GiB)", log)
+    assert match, log[-3000:]
+    return float(match.group(1)) * {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[match.group(2)]
+
+
+def run_backup(host):
+    """Start the service (oneshot: returns when done); its rc, journal of that run and seconds taken."""
+    t = time.monotonic()
+    rc = host.run("systemctl start cfps-backup.service").rc
+    seconds = time.monotonic() - t
+    invocation = host.check_output("systemctl show -p InvocationID --value cfps-backup.service")
+    log = host.check_output(f"journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID={invocation}")
+    return rc, log, seconds
+
+
+def target_inventory(tmp_path):
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(f"[cfps_hub]\n{TARGET}\n", encoding="utf-8")
+    return str(inventory)
+
+
+def target_recap(result):
+    match = re.search(rf"^{re.escape(TARGET)}\s*:\s*(.*)$", result.stdout, re.M)
+    assert match, result.stdout[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def restore(tmp_path, **extra):
+    return run_playbook(
+        ROOT / "playbooks" / "restore.yml",
+        "-e",
+        f"@{GROUP_VARS}",
+        extra_vars={"backup_password": PASSWORD, **extra},
+        inventory=target_inventory(tmp_path),
+    )
+
+
+@pytest.fixture(scope="module")
+def target():
+    return testinfra.get_host(f"docker://{TARGET}")
+
+
+@pytest.fixture(scope="module")
+def restored(host, target, tmp_path_factory):
+    """Seed the first host, back it up, restore onto the second; what each side saw."""
+    wait_healthy(host)
+    invite = host.check_output(f"{CLI} invite create --uses 4 --note backup-test").strip().splitlines()[-1]
+    for user in USERS:
+        assert register(host, user, invite) == "201"
+    host.run_expect(
+        [0],
+        SEED.format(
+            plain=PLAIN_VOLUME,
+            bound=BOUND_VOLUME,
+            bound_dir=BOUND_DIR,
+            notebook=shlex.quote(NOTEBOOK),
+            run=RUN,
+            marker=MARKER,
+        ),
+    )
+    before = {
+        "files": host.check_output(FINGERPRINT.format(dirs=" ".join(DATA_DIRS))),
+        "invites": host.check_output(f"{CLI} invite list"),
+        "secret": host.check_output("sha256sum /etc/cfps-backend/secret_key").split()[0],
+        "secret_stat": host.check_output("stat -c '%U %G %a' /etc/cfps-backend/secret_key"),
+    }
+    rc, log, backup_seconds = run_backup(host)
+    assert rc == 0, log[-3000:]
+    before["added"] = added_bytes(log)
+    before["status"] = host.check_output("cfps-backup status")
+    assert host.check_output("hostname") != target.check_output("hostname")
+    t = time.monotonic()
+    result = restore(tmp_path_factory.mktemp("restore"))
+    restore_seconds = time.monotonic() - t
+    assert result.returncode == 0, result.stdout[-5000:]
+    wait_healthy(target)
+    before["seconds"] = {"backup": backup_seconds, "restore": restore_seconds}
+    return before
+
+
+def test_timer_and_units(host):
+    assert host.service("cfps-backup.timer").is_enabled
+    assert host.service("cfps-backup.timer").is_running
+    timer = host.file("/etc/systemd/system/cfps-backup.timer").content_string
+    assert "Persistent=true" in timer and "RandomizedDelaySec=1800" in timer
+    for path in ("/etc/cfps-backup/password", "/etc/cfps-backup/config.json"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+
+
+def test_status_names_the_last_good_backup(restored):
+    assert re.match(r"last good backup: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ snapshot [0-9a-f]{8}\n", restored["status"])
+
+
+def test_user_logs_in_with_the_old_password(restored, target):
+    result = oauth_login(target, USERS[0], USER_PASSWORD)
+    assert result["login_status"] == 303, result
+    assert result["token_status"] == 200, result
+    assert result["userinfo"]["username"] == USERS[0]
+    assert oauth_login(target, USERS[0], "Wrong-Password-123")["login_status"] == 401
+
+
+def test_files_are_byte_equal(restored, target):
+    after = target.check_output(FINGERPRINT.format(dirs=" ".join(DATA_DIRS)))
+    assert after == restored["files"]
+    assert "分析.ipynb" in after and "数据说明.txt" in after and "团队笔记" in after
+
+
+def test_volumes_exist_again(restored, target):
+    assert target.run(f"docker volume inspect {PLAIN_VOLUME}").rc == 0
+    bound = json.loads(target.check_output(f"docker volume inspect {BOUND_VOLUME}"))[0]
+    assert bound["Options"] == {"type": "none", "o": "bind", "device": BOUND_DIR}
+
+
+def test_invite_code_has_the_same_uses_left(restored, target):
+    assert re.search(r"\b2/4\b.*backup-test", restored["invites"])
+    assert target.check_output(f"{CLI} invite list") == restored["invites"]
+
+
+def test_secrets_and_database_are_back(restored, target):
+    assert target.check_output("sha256sum /etc/cfps-backend/secret_key").split()[0] == restored["secret"]
+    assert target.check_output("stat -c '%U %G %a' /etc/cfps-backend/secret_key") == restored["secret_stat"]
+    rows = target.check_output("mariadb -N -e 'SELECT v FROM cfps.backup_marker'").splitlines()
+    assert MARKER in rows
+
+
+def test_restic_check_is_clean(restored, target):
+    out = target.check_output("cfps-backup check 2>&1")
+    assert "no errors were found" in out
+
+
+def test_second_backup_is_incremental(restored, host, capsys):
+    rc, log, seconds = run_backup(host)
+    assert rc == 0, log[-3000:]
+    added = added_bytes(log)
+    first = restored["seconds"]
+    with capsys.disabled():
+        print(
+            f"\nfirst backup (~8 MB of files): {first['backup']:.1f} s, added {restored['added'] / 2**20:.1f} MiB; "
+            f"restore playbook: {first['restore']:.1f} s; second backup: {seconds:.1f} s, added {added / 2**10:.0f} KiB"
+        )
+    assert restored["added"] > 7 * 2**20
+    assert added < 1 * 2**20
+
+
+def test_failed_backup_shows_in_systemctl_failed(host):
+    host.run_expect([0], "cp -p /etc/cfps-backup/password /root/backup-password.keep")
+    try:
+        host.run_expect([0], "echo not-the-password-at-all > /etc/cfps-backup/password")
+        rc, log, _ = run_backup(host)
+        assert rc != 0
+        assert host.check_output("systemctl is-failed cfps-backup.service || true") == "failed"
+        assert "cfps-backup.service" in host.check_output("systemctl --failed --no-legend --plain")
+        assert "cfps-backup run:" in log
+    finally:
+        host.run_expect([0], "mv /root/backup-password.keep /etc/cfps-backup/password")
+        host.run_expect([0], "systemctl reset-failed cfps-backup.service")
+
+
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({}, "backup_password"),
+        ({"backup_password": "short"}, "backup_password"),
+        ({"backup_password": PASSWORD, "backup_repository": "/mnt/no-backup-disk/restic"}, "backup_repository"),
+        ({"backup_password": PASSWORD, "backup_keep_weekly": -2}, "backup_keep_weekly"),
+        ({"backup_password": PASSWORD, "backup_keep_daily": "many"}, "backup_keep_daily"),
+        ({"backup_password": PASSWORD, "backup_on_calendar": "every full moon"}, "backup_on_calendar"),
+    ],
+)
+def test_wrong_input_fails_before_any_change(host, extra, variable):
+    config = host.file("/etc/cfps-backup/config.json").content_string
+    result = run_playbook(SCENARIO_DIR / "backup-only.yml", extra_vars=extra)
+    assert result.returncode != 0
+    assert variable in flat(result.stdout), result.stdout[-3000:]
+    assert re.search(r"changed=0\b", result.stdout), result.stdout[-3000:]
+    assert host.file("/etc/cfps-backup/config.json").content_string == config
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"backup_restore_snapshot": "deadbeef"}, "backup_restore_snapshot deadbeef is not in"),
+        ({"backup_repository": "/srv/backup-repo/nothing-here"}, "there is no restic repository at backup_repository"),
+    ],
+)
+def test_restore_refuses_a_missing_repository_or_snapshot(target, tmp_path, extra, message):
+    config = target.file("/etc/cfps-backup/config.json").content_string
+    result = restore(tmp_path, **extra)
+    assert result.returncode != 0
+    assert message in flat(result.stdout), result.stdout[-3000:]
+    assert target_recap(result)["changed"] == 0
+    assert target.file("/etc/cfps-backup/config.json").content_string == config
+    assert target.service("cfps-backend").is_running
