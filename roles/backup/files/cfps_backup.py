@@ -169,7 +169,7 @@ def prepare_staging(cfg):
                 )
             manifest["mysql"].append(db)
             log(f"database {db}: dumped")
-    volumes = docker_volumes()
+    volumes = docker_volumes() if cfg["volume_patterns"] else {}
     for name in selected_volumes(cfg, volumes):
         v = volumes[name]
         manifest["volumes"].append(
