@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -53,7 +54,15 @@ def test_check_config_ok(cfg):
         ({"password_min_length": 4}, "password_min_length"),
         ({"trusted_proxies": ["not-an-ip"]}, "trusted_proxies"),
         ({"workers": "two"}, "workers"),
+        ({"workers": "2"}, "workers"),  # strict types: a quoted number is no integer
+        ({"workers": True}, "workers"),
+        ({"userinfo_cache_seconds": "1"}, "userinfo_cache_seconds"),
+        ({"invite_codes": "operator-invite-code-1"}, "invite_codes"),
+        ({"invite_codes": [12345678]}, "invite_codes"),
+        ({"log_level": "verbose"}, "log_level"),
+        ({"hub_api_url": "http://127.0.0.1:8081/hub/api"}, "hub_api_token"),
         ({"bogus_key": 1}, "bogus_key"),
+        ({"Secret_Key": "x" * 40}, "Secret_Key"),  # keys are case-sensitive
     ],
 )
 def test_config_errors_name_the_key(tmp_path, override, key):
@@ -64,6 +73,34 @@ def test_config_errors_name_the_key(tmp_path, override, key):
     res = cli(cfg, "check-config", check=False)
     assert res.returncode == 2
     assert f"'{key}'" in res.stderr, res.stderr
+
+
+def test_the_file_is_the_only_source(tmp_path):
+    # No environment variable supplies or overrides a key (pydantic-settings reads the file alone).
+    cfg = write_config(tmp_path / "c.toml", tmp_path / "x.db", secret_key=None, workers=3)
+    env = {**os.environ, "CFPS_BACKEND_CONFIG": str(cfg), "SECRET_KEY": "k" * 40, "secret_key": "k" * 40}
+    res = subprocess.run([sys.executable, "-m", "cfps_backend", "check-config"], env=env, capture_output=True, text=True)
+    assert res.returncode == 2 and "missing required config key 'secret_key'" in res.stderr, res.stderr
+    cfg.write_text(f'secret_key = "{"k" * 40}"\n' + cfg.read_text())
+    env.update(WORKERS="7", workers="7", CFPS_BACKEND_WORKERS="7")
+    res = subprocess.run([sys.executable, "-m", "cfps_backend", "check-config"], env=env, capture_output=True, text=True)
+    assert "config OK" in res.stdout and "workers: 3;" in res.stdout, res.stdout + res.stderr
+
+
+def test_duplicate_and_malformed_clients(tmp_path):
+    p = tmp_path / "c.toml"
+    entry = '[[clients]]\nclient_id = "a"\nclient_secret = "' + "s" * 16 + '"\nredirect_uris = ["https://h.example/cb"]\n'
+    head = 'secret_key = "' + "k" * 40 + '"\npublic_url = "https://h.example"\n'
+    for body, want in [
+        (entry + entry, "config key 'clients[1].client_id': duplicate 'a'"),
+        (entry.replace("https://h.example/cb", "http://h.example/cb"), "'clients[0].redirect_uris'"),
+        (entry + "extra = 1\n", "unknown config key 'clients[0].extra'"),
+        ("clients = [1]\n", "config key 'clients[0]' must be a table"),
+        ('path = "/etc/passwd"\n' + entry, "unknown config key 'path'"),  # not a setting, though Settings has .path
+    ]:
+        p.write_text(head + body)
+        res = cli(p, "check-config", check=False)
+        assert res.returncode == 2 and want in res.stderr, res.stderr
 
 
 def test_missing_clients_and_client_keys(tmp_path):

@@ -20,7 +20,7 @@ from cfps_backend.app import GuardMiddleware
 DEEP = "[" * 30_000 + "]" * 30_000
 
 
-@pytest.mark.parametrize("path", ["/login", "/register"])
+@pytest.mark.parametrize("path", ["/login", "/register", "/password"])
 @pytest.mark.parametrize(
     "body",
     [
@@ -45,7 +45,7 @@ def test_brackets_inside_strings_are_plain_text(client):
 
 
 @pytest.mark.parametrize("field", ["username", "password", "state", "invite_code"])
-@pytest.mark.parametrize("path", ["/login", "/register"])
+@pytest.mark.parametrize("path", ["/login", "/register", "/password"])
 def test_lone_surrogates_are_a_400(client, path, field):
     _, ch = pkce_pair()
     body = {"username": fresh_username(), "password": PASSWORD, "invite_code": OPERATOR_INVITE, **authz_params(ch)}
