@@ -268,3 +268,55 @@ def test_url_as_domain_is_refused(host):
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
     assert "nginx_domain must be a DNS name" in flat(result.stdout)
+
+
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+NOT_A_DNS_NAME = "nginx_domain must be a DNS name"
+
+
+def not_for_lets_encrypt(name):
+    return f"nginx_domain {name} cannot get a certificate from"
+
+
+@pytest.mark.parametrize(
+    "server, name, message",
+    [
+        (LETS_ENCRYPT, "hub", NOT_A_DNS_NAME),
+        (LETS_ENCRYPT, "hub.localhost", not_for_lets_encrypt("hub.localhost")),
+        (LETS_ENCRYPT, DOMAIN, not_for_lets_encrypt(DOMAIN)),
+        (LETS_ENCRYPT, "cfps.example", not_for_lets_encrypt("cfps.example")),
+        (LETS_ENCRYPT, "hub.invalid", not_for_lets_encrypt("hub.invalid")),
+        (LETS_ENCRYPT, "hub.local", not_for_lets_encrypt("hub.local")),
+        (LETS_ENCRYPT, "hub.example.org", not_for_lets_encrypt("hub.example.org")),
+        (LETS_ENCRYPT_STAGING, "hub.localhost", not_for_lets_encrypt("hub.localhost")),
+        (LETS_ENCRYPT, "192.0.2.10", NOT_A_DNS_NAME),
+        (LETS_ENCRYPT, "2001:db8::10", NOT_A_DNS_NAME),
+    ],
+)
+def test_lets_encrypt_with_a_private_name_is_refused_before_any_change(host, server, name, message):
+    """Let's Encrypt certifies public DNS names only: refused before certbot is ever asked.
+    A private ACME server takes any name: this scenario's converge gets its
+    certificate for hub.example.test (a reserved name) from Pebble."""
+    before = host.file(SITE).content_string
+    live = host.check_output("ls /etc/letsencrypt/live")
+    result = run_playbook(CONVERGE, extra_vars={"nginx_acme_server": server, "nginx_domain": name})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert message in flat(result.stdout)
+    assert host.file(SITE).content_string == before
+    assert host.check_output("ls /etc/letsencrypt/live") == live
+
+
+def test_lets_encrypt_contact_at_a_reserved_domain_is_refused(host):
+    extra_vars = {
+        "nginx_acme_server": LETS_ENCRYPT,
+        "nginx_domain": "hub.cfps-survey.org",
+        "nginx_acme_email": "ops@example.org",
+    }
+    result = run_playbook(CONVERGE, extra_vars=extra_vars)
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "nginx_acme_email ops@example.org is at a reserved domain" in flat(result.stdout)
