@@ -320,3 +320,12 @@ def test_lets_encrypt_contact_at_a_reserved_domain_is_refused(host):
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
     assert "nginx_acme_email ops@example.org is at a reserved domain" in flat(result.stdout)
+
+
+def test_quote_in_the_auth_pages_policy_is_refused_before_any_change(host):
+    before = host.file(SITE).content_string
+    result = run_playbook(CONVERGE, extra_vars={"nginx_auth_pages_csp": 'default-src "self"'})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "nginx_auth_pages_csp must be one non-empty line without double quotes" in flat(result.stdout)
+    assert host.file(SITE).content_string == before
