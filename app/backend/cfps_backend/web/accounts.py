@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from ..i18n import message
 from ..service import Failure
 from .common import body_schema, err, fail, lang_of
-from .deps import Body, ClientIP, ServiceDep, SettingsDep, TokenCacheDep
+from .deps import Body, ServiceDep, SettingsDep, TokenCacheDep, client_ip
 
 router = APIRouter()
 
@@ -23,7 +23,7 @@ router = APIRouter()
         ["username", "password", "invite_code"],
     ),
 )
-async def register(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep, ip: ClientIP):
+async def register(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep):
     p = body.values
     for f in ("username", "password", "invite_code"):
         if not p.get(f):
@@ -34,7 +34,7 @@ async def register(request: Request, body: Body, settings: SettingsDep, svc: Ser
         return err(request, "invite_invalid", 400, "invite_code")
     if len(p["password"]) > settings.password_max_length:
         return err(request, "password_too_long", 400, "password", n=settings.password_max_length)
-    out = await run_in_threadpool(svc.register, ip, p["username"], p["password"], p["invite_code"])
+    out = await run_in_threadpool(svc.register, client_ip(request), p["username"], p["password"], p["invite_code"])
     if isinstance(out, Failure):
         return fail(request, out)
     return JSONResponse({"username": out, "message": "ok"}, status_code=201)
@@ -48,9 +48,7 @@ async def register(request: Request, body: Body, settings: SettingsDep, svc: Ser
         ["username", "password", "new_password"],
     ),
 )
-async def change_password(
-    request: Request, body: Body, settings: SettingsDep, svc: ServiceDep, ip: ClientIP, cache: TokenCacheDep
-):
+async def change_password(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep, cache: TokenCacheDep):
     p = body.values
     for f in ("username", "password", "new_password"):
         if not p.get(f):
@@ -59,7 +57,7 @@ async def change_password(
         return err(request, "invalid_credentials", 401, "password")
     if len(p["new_password"]) > settings.password_max_length:
         return err(request, "password_too_long", 400, "new_password", n=settings.password_max_length)
-    out = await run_in_threadpool(svc.change_password, ip, p["username"], p["password"], p["new_password"])
+    out = await run_in_threadpool(svc.change_password, client_ip(request), p["username"], p["password"], p["new_password"])
     if isinstance(out, Failure):
         return fail(request, out)
     cache.clear()  # this process's cached userinfo answers for the revoked tokens

@@ -1,10 +1,12 @@
 """FastAPI dependencies: the settings, the service, the userinfo cache, the
-client's address, the request body, and the token endpoint's client
-authentication with its rate limit.
+request body, and the token endpoint's client authentication with its rate
+limit.
 
 All are `async def` and do no blocking work themselves (FastAPI would run a
 plain `def` dependency in the worker thread pool, which the argon2 and DB work
-needs); the DB checks go to that pool through `run_in_threadpool`.
+needs); the DB checks go to that pool through `run_in_threadpool`. Each
+dependency costs FastAPI some microseconds per request, so plain values (the
+client's address) are helpers, not dependencies.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ async def get_token_cache(request: Request) -> TokenCache:
     return request.app.state.token_cache
 
 
-async def get_client_ip(request: Request) -> str:
+def client_ip(request: Request) -> str:
     # uvicorn (proxy_headers, forwarded_allow_ips=trusted_proxies) has
     # already replaced the peer with X-Forwarded-For when, and only when,
     # the TCP peer is a trusted proxy.
@@ -102,7 +104,6 @@ async def token_params(request: Request) -> dict[str, str]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 TokenCacheDep = Annotated[TokenCache, Depends(get_token_cache)]
-ClientIP = Annotated[str, Depends(get_client_ip)]
 Body = Annotated[Params, Depends(body_params)]
 TokenForm = Annotated[dict[str, str], Depends(token_params)]
 
@@ -144,27 +145,24 @@ async def client_credentials(request: Request, p: TokenForm) -> ClientCredential
     return creds
 
 
-Credentials = Annotated[ClientCredentials, Depends(client_credentials)]
-
-
-async def token_rate_limit(request: Request, creds: Credentials, svc: ServiceDep, ip: ClientIP) -> None:
-    """An address that failed client authentication too often tries no more
-    secrets; other addresses (the hub's) are not affected."""
-    throttled = await run_in_threadpool(svc.token_throttled, ip, creds.client_id)
+async def token_rate_limit(
+    request: Request, creds: Annotated[ClientCredentials, Depends(client_credentials)], svc: ServiceDep
+) -> ClientCredentials:
+    """The rate limit of client authentication: an address that failed it too
+    often tries no more secrets; other addresses (the hub's) are not affected."""
+    throttled = await run_in_threadpool(svc.token_throttled, client_ip(request), creds.client_id)
     if throttled:
         raise Halt(oauth_error(request, "rate_limited", 429, headers={"Retry-After": str(throttled.retry_after)}))
+    return creds
 
 
 async def authenticated_client(
-    request: Request,
-    creds: Credentials,
-    svc: ServiceDep,
-    ip: ClientIP,
-    _throttle: Annotated[None, Depends(token_rate_limit)],
+    request: Request, creds: Annotated[ClientCredentials, Depends(token_rate_limit)], svc: ServiceDep
 ) -> Client:
+    """The registered client the request authenticated as, or 401."""
     client = svc.authenticate_client(creds.client_id, creds.secret)  # in memory, constant time
     if client is None:
-        await run_in_threadpool(svc.client_auth_failed, ip, creds.client_id)
+        await run_in_threadpool(svc.client_auth_failed, client_ip(request), creds.client_id)
         raise Halt(oauth_error(request, "invalid_client", 401, headers=creds.challenge))
     return client
 

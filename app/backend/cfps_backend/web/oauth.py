@@ -26,7 +26,7 @@ from .common import (
     parse_bearer,
     safe_local_path,
 )
-from .deps import AuthenticatedClient, Body, ClientIP, ServiceDep, SettingsDep, TokenCache, TokenCacheDep, TokenForm
+from .deps import AuthenticatedClient, Body, ServiceDep, SettingsDep, TokenCache, TokenCacheDep, TokenForm, client_ip
 
 router = APIRouter()
 
@@ -40,19 +40,23 @@ _OAUTH_PROPS = {
 }
 
 
-def check_authz(
-    request: Request, settings: Settings, ip: str, p: dict[str, str]
-) -> AuthzRequest | JSONResponse | tuple[str, str]:
+def check_authz(request: Request, settings: Settings, p: dict[str, str]) -> AuthzRequest | JSONResponse | tuple[str, str]:
     """Validate OAuth params. Returns AuthzRequest; a JSONResponse (400,
     never a redirect) for a bad client/redirect_uri; or (error, redirect)
     for errors that are reported back to the registered redirect_uri."""
     client = settings.clients.get(p.get("client_id") or "")
     if client is None:
-        audit.event("authorize_rejected", logging.WARNING, reason="unknown_client", ip=ip)
+        audit.event("authorize_rejected", logging.WARNING, reason="unknown_client", ip=client_ip(request))
         return err(request, "invalid_client", 400, "client_id")
     redirect_uri = p.get("redirect_uri")
     if redirect_uri is None or redirect_uri not in client.redirect_uris:
-        audit.event("authorize_rejected", logging.WARNING, reason="redirect_uri_mismatch", client_id=client.client_id, ip=ip)
+        audit.event(
+            "authorize_rejected",
+            logging.WARNING,
+            reason="redirect_uri_mismatch",
+            client_id=client.client_id,
+            ip=client_ip(request),
+        )
         return err(request, "invalid_redirect_uri", 400, "redirect_uri")
     state = p.get("state")
     if p.get("response_type") != "code":
@@ -67,7 +71,6 @@ def check_authz(
 async def authorize(
     request: Request,
     settings: SettingsDep,
-    ip: ClientIP,
     client_id: str | None = None,
     redirect_uri: str | None = None,
     response_type: str | None = None,
@@ -82,7 +85,7 @@ async def authorize(
             if k in p:  # RFC 6749 §3.1: parameters must not repeat
                 return err(request, "invalid_request", 400, k)
             p[k] = v
-    res = check_authz(request, settings, ip, p)
+    res = check_authz(request, settings, p)
     if isinstance(res, JSONResponse):
         return res
     if isinstance(res, tuple):
@@ -103,9 +106,9 @@ async def authorize(
         ["username", "password", "client_id", "redirect_uri", "response_type", "code_challenge", "code_challenge_method"],
     ),
 )
-async def login(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep, ip: ClientIP):
+async def login(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep):
     p, is_json = body.values, body.is_json
-    res = check_authz(request, settings, ip, p)
+    res = check_authz(request, settings, p)
     if isinstance(res, JSONResponse):
         return res
     if isinstance(res, tuple):
@@ -121,7 +124,7 @@ async def login(request: Request, body: Body, settings: SettingsDep, svc: Servic
         return err(request, "field_required", 400, "password")
     if len(username) > 256 or len(password) > 1024:
         return err(request, "invalid_credentials", 401, "password")
-    out = await run_in_threadpool(svc.login, ip, username, password, res)
+    out = await run_in_threadpool(svc.login, client_ip(request), username, password, res)
     if isinstance(out, Failure):
         return fail(request, out)
     q = {"code": out}
@@ -149,12 +152,14 @@ async def login(request: Request, body: Body, settings: SettingsDep, svc: Servic
         json_too=False,
     ),
 )
-async def token(request: Request, p: TokenForm, client: AuthenticatedClient, svc: ServiceDep, ip: ClientIP):
+async def token(request: Request, p: TokenForm, client: AuthenticatedClient, svc: ServiceDep):
     if p.get("grant_type") != "authorization_code":
         return oauth_error(request, "unsupported_grant_type", 400)
     if not p.get("code") or len(p["code"]) > 256:
         return oauth_error(request, "invalid_request", 400, "code missing")
-    out = await run_in_threadpool(svc.redeem, ip, client, p["code"], p.get("redirect_uri"), p.get("code_verifier"))
+    out = await run_in_threadpool(
+        svc.redeem, client_ip(request), client, p["code"], p.get("redirect_uri"), p.get("code_verifier")
+    )
     if isinstance(out, Failure):
         return oauth_error(request, "invalid_grant", 400)
     access_token, expires_in = out
@@ -189,7 +194,7 @@ async def userinfo(request: Request, settings: SettingsDep, cache: TokenCacheDep
 
 
 async def _logout(
-    request: Request, next_url: str | None, settings: Settings, svc: Service, cache: TokenCache, ip: str
+    request: Request, next_url: str | None, settings: Settings, svc: Service, cache: TokenCache
 ) -> RedirectResponse:
     tok = parse_bearer(request)
     if tok:
@@ -197,7 +202,7 @@ async def _logout(
         if info is not None:
             n = await run_in_threadpool(svc.revoke_user_tokens, info.user_id)
             cache.forget_user(info.user_id)
-            audit.event("logout", username=info.username, tokens_revoked=n, ip=ip)
+            audit.event("logout", username=info.username, tokens_revoked=n, ip=client_ip(request))
     return RedirectResponse(safe_local_path(next_url, settings.logout_redirect_default), status_code=303)
 
 
@@ -207,10 +212,9 @@ async def logout_get(
     settings: SettingsDep,
     svc: ServiceDep,
     cache: TokenCacheDep,
-    ip: ClientIP,
     next: str | None = None,  # noqa: A002
 ):
-    return await _logout(request, next, settings, svc, cache, ip)
+    return await _logout(request, next, settings, svc, cache)
 
 
 @router.post("/logout", summary="End the session (revokes the Bearer token's user tokens) and 303")
@@ -219,7 +223,6 @@ async def logout_post(
     settings: SettingsDep,
     svc: ServiceDep,
     cache: TokenCacheDep,
-    ip: ClientIP,
     next: str | None = None,  # noqa: A002
 ):
-    return await _logout(request, next, settings, svc, cache, ip)
+    return await _logout(request, next, settings, svc, cache)
