@@ -119,8 +119,10 @@ def sha256(host, path):
     return host.check_output(f"sha256sum {path}").split()[0]
 
 
-def wait_healthy(host):
-    host.run_expect([0], f"curl -sf --retry 30 --retry-delay 1 --retry-connrefused -o /dev/null {BASE}/health")
+def wait_healthy(host, seconds=120):
+    # Until the service answers (its start after a boot can take a while on a busy machine).
+    retry = f"--retry {seconds} --retry-delay 1 --retry-max-time {seconds} --retry-connrefused"
+    host.run_expect([0], f"curl -sf {retry} -o /dev/null {BASE}/health")
 
 
 def test_service_active_and_enabled(host):
@@ -213,8 +215,9 @@ def test_check_mode_reports_no_changes():
 
 def test_login_after_reboot(host):
     reboot(host)
-    assert host.service("cfps-backend").is_running
     wait_healthy(host)
+    assert host.service("cfps-backend").is_enabled
+    assert host.service("cfps-backend").is_running, host.run("systemctl status --no-pager cfps-backend").stdout
     assert_logs_in(host)
 
 
