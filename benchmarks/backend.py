@@ -2,22 +2,37 @@
 """Benchmark of the CFPS auth service (app/backend).
 
 Starts the service itself (temp config, temp SQLite, rate limits raised out of
-the way, workers = cores), registers a user, then for each concurrency level
-(default 1 and 20) drives, for --duration seconds each:
+the way, workers = cores), registers users, then for each endpoint and each
+concurrency level (default 1 and 20) drives it for --duration seconds:
 
-  login     POST /login (form) -> 303 with a code   (argon2id verify per request)
-  token     POST /token  code -> access token       (codes pre-minted in the DB by
+  health     GET /health                             (one DB round trip)
+  authorize  GET /authorize -> 303 to the login page (no I/O)
+  login      POST /login (form) -> 303 with a code   (argon2id verify per request)
+  register   POST /register (JSON) -> 201            (argon2id hash per request)
+  password   POST /password (JSON) -> 200            (verify + hash; each load
+                                                      loop has its own user and
+                                                      swaps between two passwords)
+  token      POST /token  code -> access token       (codes pre-minted in the DB by
                                                       the harness, exactly the rows
                                                       /login writes, so the figure is
                                                       the token endpoint alone)
-  userinfo  GET /userinfo with Bearer
+  userinfo   GET /userinfo with Bearer
+  logout     GET /logout with Bearer -> 303          (the first call revokes the
+                                                      token; then lookups only)
 
 It also times one argon2id verify with the service's parameters and prints the
 physical login limit = cores / verify time. The load generator is aiohttp on
 one event loop (it shares the cores with the server). Goals are reported,
 not asserted.
 
+Side by side: `--tree before=/tmp/backend-before --tree after=.` runs the
+service from each checkout's app/backend (PYTHONPATH; the venv supplies the
+dependencies), alternating trees for --rounds rounds in one sitting, and
+prints each tree's figures (req/s: mean of rounds; p50/p99: median of rounds)
+and the second tree against the first.
+
 Usage:  python benchmarks/backend.py [--duration 20] [--concurrency 1,20] [--workers N]
+            [--tree [LABEL=]DIR ...] [--rounds N] [--endpoints health,login,...]
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -42,6 +58,10 @@ import aiohttp
 SECRET = "bench-client-secret-0123456789abcdef"
 REDIRECT = "https://hub.example.org/jupyter/hub/oauth_callback"
 PASSWORD = "Bench-Password-2024-xyz"
+PASSWORD_2 = "Bench-Password-2025-abc"
+INVITE = "bench-invite-code"
+ENDPOINTS = ("health", "authorize", "login", "register", "password", "token", "userinfo", "logout")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -56,6 +76,12 @@ def pkce() -> tuple[str, str]:
     return v, c
 
 
+def tree_env(tree: Path) -> dict[str, str]:
+    """The environment that runs the service from `tree`'s app/backend."""
+    src = str(tree / "app" / "backend")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+
+
 def write_config(tmp: Path, workers: int) -> Path:
     cfg = tmp / "config.toml"
     cfg.write_text(
@@ -64,7 +90,7 @@ def write_config(tmp: Path, workers: int) -> Path:
                 f'secret_key = "{secrets.token_urlsafe(32)}"',
                 f'database_url = "sqlite:///{tmp / "bench.db"}"',
                 'public_url = "https://hub.example.org"',
-                'invite_codes = ["bench-invite-code"]',
+                f'invite_codes = ["{INVITE}"]',
                 'rate_limit = "1000000000/minute"',
                 f"workers = {workers}",
                 "code_ttl_seconds = 600",
@@ -80,8 +106,8 @@ def write_config(tmp: Path, workers: int) -> Path:
     return cfg
 
 
-def start_server(cfg: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "CFPS_BACKEND_CONFIG": str(cfg)}
+def start_server(tree: Path, cfg: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**tree_env(tree), "CFPS_BACKEND_CONFIG": str(cfg)}
     subprocess.run([sys.executable, "-m", "cfps_backend", "db", "upgrade"], env=env, check=True, capture_output=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cfps_backend", "serve", "--port", str(port)],
@@ -102,7 +128,36 @@ def start_server(cfg: Path, port: int, log: Path) -> subprocess.Popen:
     raise SystemExit(f"server did not start; log:\n{log.read_text()}")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by process `root` and its
+    descendants (the uvicorn workers), from /proc. On a machine shared with
+    other work this is the fair cost of a request: waiting for the cores is
+    not counted."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(p for p, pp in parent.items() if pp == pid and p not in tree)
+    return sum(cpu.get(p, 0.0) for p in tree)
+
+
 def argon2_verify_seconds(n: int = 15) -> tuple[float, str]:
+    sys.path.insert(0, str(REPO / "app" / "backend"))
     from cfps_backend.config import Argon2Params
     from cfps_backend.security import Hasher
 
@@ -117,8 +172,9 @@ def argon2_verify_seconds(n: int = 15) -> tuple[float, str]:
     return statistics.median(times), f"argon2id t={p.time_cost} m={p.memory_cost} KiB p={p.parallelism}"
 
 
-def mint_codes(cfg: Path, username: str, n: int) -> list[tuple[str, str]]:
-    """Insert n authorization codes for `username`, as /login would."""
+def mint_codes_main(cfg: str, username: str, n: int) -> None:
+    """(Run with the tree's PYTHONPATH.) Insert n authorization codes for
+    `username`, as /login would, and print them as JSON [[code, verifier]...]."""
     from sqlalchemy import select
 
     from cfps_backend.config import load_settings
@@ -126,7 +182,7 @@ def mint_codes(cfg: Path, username: str, n: int) -> list[tuple[str, str]]:
     from cfps_backend.security import new_secret
     from cfps_backend.service import Service
 
-    svc = Service(load_settings(str(cfg)))
+    svc = Service(load_settings(cfg))
     out = []
     now = int(time.time())
     with svc.db.write() as s:
@@ -147,12 +203,26 @@ def mint_codes(cfg: Path, username: str, n: int) -> list[tuple[str, str]]:
             )
             out.append((code, v))
     svc.db.dispose()
-    return out
+    json.dump(out, sys.stdout)
 
 
-async def run_load(base: str, conc: int, duration: float, make_request, warmup: float = 1.0):
-    """Run `conc` loops for warmup+duration; return stats of the measured part."""
+def mint_codes(tree: Path, cfg: Path, username: str, n: int) -> list[tuple[str, str]]:
+    res = subprocess.run(
+        [sys.executable, __file__, "--mint", str(cfg), username, str(n)],
+        env=tree_env(tree),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [tuple(x) for x in json.loads(res.stdout)]
+
+
+async def run_load(base: str, conc: int, duration: float, make_request, warmup: float = 1.0, server_pid: int = 0):
+    """Run `conc` loops for warmup+duration; return stats of the measured part.
+    `make_request(session, loop_index)` returns 200 for the expected answer,
+    else the status. With `server_pid`, also the server's CPU time per request."""
     lat: list[float] = []
+    cpu_at: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
     connector = aiohttp.TCPConnector(limit=conc, force_close=False)
@@ -161,14 +231,14 @@ async def run_load(base: str, conc: int, duration: float, make_request, warmup: 
         t_measure = t_start + warmup
         t_end = t_measure + duration
 
-        async def worker():
+        async def worker(i: int):
             nonlocal errors
             while True:
                 t0 = time.perf_counter()
                 if t0 >= t_end:
                     return
                 try:
-                    status = await make_request(session)
+                    status = await make_request(session, i)
                 except (TimeoutError, aiohttp.ClientError, StopIteration):
                     status = -1
                 t1 = time.perf_counter()
@@ -178,7 +248,15 @@ async def run_load(base: str, conc: int, duration: float, make_request, warmup: 
                     if status == -1:
                         errors += 1
 
-        await asyncio.gather(*(worker() for _ in range(conc)))
+        async def cpu_probe():
+            if not server_pid:
+                return
+            await asyncio.sleep(max(0.0, t_measure - time.perf_counter()))
+            cpu_at.append(tree_cpu_seconds(server_pid))
+            await asyncio.sleep(max(0.0, t_end - time.perf_counter()))
+            cpu_at.append(tree_cpu_seconds(server_pid))
+
+        await asyncio.gather(cpu_probe(), *(worker(i) for i in range(conc)))
     elapsed = duration
     lat.sort()
     n = len(lat)
@@ -187,33 +265,32 @@ async def run_load(base: str, conc: int, duration: float, make_request, warmup: 
         "rps": n / elapsed if elapsed else 0.0,
         "p50": lat[n // 2] * 1000 if n else float("nan"),
         "p99": lat[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan"),
+        "cpu_us": (cpu_at[1] - cpu_at[0]) / n * 1e6 if n and len(cpu_at) == 2 else float("nan"),
         "5xx": sum(v for k, v in statuses.items() if k >= 500),
         "statuses": statuses,
         "errors": errors,
     }
 
 
-async def bench(args) -> None:  # noqa: C901, PLR0915
+def _ok(status: int, expected: int) -> int:
+    return 200 if status == expected else status
+
+
+async def bench_tree(tree: Path, args, levels: list[int], endpoints: list[str], run_id: str) -> dict:  # noqa: C901, PLR0915
+    """One full run of the service from `tree`: {(endpoint, conc): stats}."""
     cores = os.cpu_count() or 1
     workers = args.workers or cores
-    levels = [int(x) for x in args.concurrency.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="cfps-bench-"))
     cfg = write_config(tmp, workers)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     verify_s, params = argon2_verify_seconds()
-    proc = start_server(cfg, port, tmp / "server.log")
-    results = []
+    proc = start_server(tree, cfg, port, tmp / "server.log")
+    results: dict[tuple[str, int], dict] = {}
+    counter = itertools.count()
     try:
-        async with aiohttp.ClientSession(base_url=base) as s:
-            r = await s.post(
-                "/register", json={"username": "benchuser", "password": PASSWORD, "invite_code": "bench-invite-code"}
-            )
-            assert r.status == 201, await r.text()
         _, challenge = pkce()
-        login_form = {
-            "username": "benchuser",
-            "password": PASSWORD,
+        authz = {
             "client_id": "jupyterhub",
             "redirect_uri": REDIRECT,
             "response_type": "code",
@@ -221,19 +298,52 @@ async def bench(args) -> None:  # noqa: C901, PLR0915
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
+        pw_users = [f"pw{run_id}{i}" for i in range(max(levels))]
+        async with aiohttp.ClientSession(base_url=base) as s:
+            for name in ["benchuser", "logoutuser", *pw_users]:
+                r = await s.post("/register", json={"username": name, "password": PASSWORD, "invite_code": INVITE})
+                assert r.status == 201, await r.text()
+        login_form = {"username": "benchuser", "password": PASSWORD, **authz}
+        pw_current = {name: PASSWORD for name in pw_users}
+        tokens: list[str] = []
+        logout_token: list[str] = []
 
-        async def do_login(session):
+        async def do_health(session, _i):
+            async with session.get("/health") as resp:
+                await resp.read()
+                return _ok(resp.status, 200)
+
+        async def do_authorize(session, _i):
+            async with session.get("/authorize", params=authz, allow_redirects=False) as resp:
+                await resp.read()
+                return _ok(resp.status, 303)
+
+        async def do_login(session, _i):
             async with session.post("/login", data=login_form, allow_redirects=False) as resp:
                 await resp.read()
-                return resp.status if resp.status != 303 else 200
+                return _ok(resp.status, 303)
 
-        # token: codes minted in bulk; enough for a generous rate
-        tokens: list[str] = []
+        async def do_register(session, _i):
+            name = f"r{run_id}{next(counter)}"
+            body = {"username": name, "password": PASSWORD, "invite_code": INVITE}
+            async with session.post("/register", json=body) as resp:
+                await resp.read()
+                return _ok(resp.status, 201)
 
-        async def do_token_factory(codes):
+        async def do_password(session, i):
+            name = pw_users[i]
+            old = pw_current[name]
+            new = PASSWORD_2 if old == PASSWORD else PASSWORD
+            async with session.post("/password", json={"username": name, "password": old, "new_password": new}) as resp:
+                await resp.read()
+                if resp.status == 200:
+                    pw_current[name] = new
+                return _ok(resp.status, 200)
+
+        def do_token_factory(codes):
             it = iter(codes)
 
-            async def do_token(session):
+            async def do_token(session, _i):
                 code, verifier = next(it)
                 data = {
                     "grant_type": "authorization_code",
@@ -247,88 +357,216 @@ async def bench(args) -> None:  # noqa: C901, PLR0915
                     body = await resp.read()
                     if resp.status == 200 and len(tokens) < 64:
                         tokens.append(json.loads(body)["access_token"])
-                    return resp.status
+                    return _ok(resp.status, 200)
 
             return do_token
 
-        for conc in levels:
-            res = await run_load(base, conc, args.duration, do_login)
-            results.append(("login", conc, res))
-        for conc in levels:
-            n_codes = int(args.duration * 2500) + 5000
-            codes = await asyncio.to_thread(mint_codes, cfg, "benchuser", n_codes)
-            res = await run_load(base, conc, args.duration, await do_token_factory(codes))
-            results.append(("token", conc, res))
-        hdrs = [{"Authorization": f"Bearer {t}"} for t in tokens[:20]]
-        counter = [0]
-
-        async def do_userinfo(session):
-            counter[0] += 1
-            async with session.get("/userinfo", headers=hdrs[counter[0] % len(hdrs)]) as resp:
+        async def do_userinfo(session, i):
+            hdr = {"Authorization": f"Bearer {tokens[next(counter) % min(20, len(tokens))]}"}
+            async with session.get("/userinfo", headers=hdr) as resp:
                 await resp.read()
-                return resp.status
+                return _ok(resp.status, 200)
 
-        for conc in levels:
-            res = await run_load(base, conc, args.duration, do_userinfo)
-            results.append(("userinfo", conc, res))
+        async def do_logout(session, _i):
+            hdr = {"Authorization": f"Bearer {logout_token[0]}"}
+            async with session.get("/logout", params={"next": "/"}, headers=hdr, allow_redirects=False) as resp:
+                await resp.read()
+                return _ok(resp.status, 303)
+
+        simple = {
+            "health": do_health,
+            "authorize": do_authorize,
+            "login": do_login,
+            "register": do_register,
+            "password": do_password,
+        }
+        for name in endpoints:
+            for conc in levels:
+                if name == "token":
+                    n_codes = int(args.duration * 2500) + 5000
+                    codes = await asyncio.to_thread(mint_codes, tree, cfg, "benchuser", n_codes)
+                    fn = do_token_factory(codes)
+                elif name == "userinfo":
+                    if not tokens:  # the token rows did not run: redeem a few codes
+                        codes = await asyncio.to_thread(mint_codes, tree, cfg, "benchuser", 20)
+                        redeem = do_token_factory(codes)
+                        async with aiohttp.ClientSession(base_url=base) as s:
+                            for _ in codes:
+                                assert await redeem(s, 0) == 200
+                    fn = do_userinfo
+                elif name == "logout":
+                    if not logout_token:
+                        codes = await asyncio.to_thread(mint_codes, tree, cfg, "logoutuser", 1)
+                        code, verifier = codes[0]
+                        async with aiohttp.ClientSession(base_url=base) as s:
+                            data = {
+                                "grant_type": "authorization_code",
+                                "code": code,
+                                "redirect_uri": REDIRECT,
+                                "code_verifier": verifier,
+                            }
+                            r = await s.post("/token", data=data, auth=aiohttp.BasicAuth("jupyterhub", SECRET))
+                            logout_token.append((await r.json())["access_token"])
+                    fn = do_logout
+                else:
+                    fn = simple[name]
+                results[(name, conc)] = await run_load(base, conc, args.duration, fn, server_pid=proc.pid)
     finally:
         proc.terminate()
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+    return {"results": results, "verify_s": verify_s, "params": params, "workers": workers}
 
-    limit = cores / verify_s
-    print()
+
+def print_run(label: str, run: dict, levels: list[int]) -> None:
+    cores = os.cpu_count() or 1
+    limit = cores / run["verify_s"]
+    verify_ms = run["verify_s"] * 1000
+    print(f"\n[{label}] hashing: {run['params']}; one verify = {verify_ms:.1f} ms -> login limit {limit:.1f}/s")
     print(
-        f"CFPS backend benchmark: {cores} cores, {workers} uvicorn workers, SQLite WAL, "
-        f"{args.duration:.0f} s per row, load generator aiohttp (same machine)"
+        f"{'endpoint':<9} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>7} {'cpu us':>8} "
+        f"{'5xx':>4} {'other':>6}  statuses"
     )
-    print(
-        f"hashing: {params}; one verify = {verify_s * 1000:.1f} ms -> physical login limit "
-        f"= {cores} / {verify_s:.4f} s = {limit:.1f} logins/s"
-    )
-    print()
-    print(
-        f"{'endpoint':<9} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>7} {'5xx':>4} "
-        f"{'other':>6}  statuses"
-    )
-    for name, conc, r in results:
-        ok = 200
-        other = sum(v for k, v in r["statuses"].items() if k != ok)
+    for (name, conc), r in run["results"].items():
+        other = sum(v for k, v in r["statuses"].items() if k != 200)
         ratio = r["p99"] / r["p50"] if r["p50"] else float("nan")
         print(
-            f"{name:<9} {conc:>4} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p99']:>8.2f} {ratio:>7.2f} "
+            f"{name:<9} {conc:>4} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p99']:>8.2f} {ratio:>7.2f} {r['cpu_us']:>8.0f} "
             f"{r['5xx']:>4} {other:>6}  {dict(sorted(r['statuses'].items()))}"
         )
-    print()
-    by = {(n, c): r for n, c, r in results}
-    hi, lo = max(levels), min(levels)
-    if ("login", hi) in by:
-        r = by[("login", hi)]
+    sys.stdout.flush()
+
+
+def summarise(label: str, runs: list[dict]) -> dict:
+    """Per (endpoint, conc): mean req/s, median p50/p99 over the rounds."""
+    out = {}
+    for key in runs[0]["results"]:
+        rs = [run["results"][key] for run in runs]
+        out[key] = {
+            "rps": statistics.mean(r["rps"] for r in rs),
+            "rps_rounds": [r["rps"] for r in rs],
+            "p50": statistics.median(r["p50"] for r in rs),
+            "p99": statistics.median(r["p99"] for r in rs),
+            "cpu_us": statistics.median(r["cpu_us"] for r in rs),
+            "5xx": sum(r["5xx"] for r in rs),
+            "other": sum(sum(v for k, v in r["statuses"].items() if k != 200) for r in rs),
+        }
+    out["_verify_s"] = statistics.median(run["verify_s"] for run in runs)
+    out["_label"] = label
+    return out
+
+
+def print_goals(s: dict, levels: list[int]) -> None:
+    cores = os.cpu_count() or 1
+    limit = cores / s["_verify_s"]
+    hi = max(levels)
+    label = s["_label"]
+    if ("login", hi) in s:
+        r = s[("login", hi)]
         print(
-            f"goal login c={hi} >= 85% of limit: {r['rps']:.1f}/s = {100 * r['rps'] / limit:.0f}% of "
+            f"[{label}] goal login c={hi} >= 85% of limit: {r['rps']:.1f}/s = {100 * r['rps'] / limit:.0f}% of "
             f"{limit:.1f}/s; p99 <= 2 x p50: {r['p99'] / r['p50']:.2f}x"
         )
-    for name in ("login", "token", "userinfo"):
-        if (name, hi) in by and (name, lo) in by:
-            a, b = by[(name, lo)]["rps"], by[(name, hi)]["rps"]
+    total_5xx = sum(v["5xx"] for k, v in s.items() if isinstance(k, tuple))
+    print(f"[{label}] goal zero 5xx: {total_5xx} -> {'met' if total_5xx == 0 else 'NOT met'}")
+
+
+async def bench(args) -> None:
+    levels = [int(x) for x in args.concurrency.split(",")]
+    endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    unknown = sorted(set(endpoints) - set(ENDPOINTS))
+    if unknown:
+        raise SystemExit(f"unknown endpoint(s): {', '.join(unknown)} (known: {', '.join(ENDPOINTS)})")
+    trees: list[tuple[str, Path]] = []
+    for spec in args.tree or [str(REPO)]:
+        label, sep, path = spec.partition("=")
+        path = path if sep else label
+        tree = Path(path).resolve()
+        if not (tree / "app" / "backend" / "cfps_backend").is_dir():
+            raise SystemExit(f"--tree {spec}: {tree}/app/backend/cfps_backend not found")
+        trees.append((label if sep else tree.name, tree))
+    cores = os.cpu_count() or 1
+    print(
+        f"CFPS backend benchmark: {cores} cores, {args.workers or cores} uvicorn workers, SQLite WAL, "
+        f"{args.duration:.0f} s per row, load generator aiohttp (same machine); "
+        f"{args.rounds} round(s) of {', '.join(label for label, _ in trees)}"
+    )
+    runs: dict[str, list[dict]] = {label: [] for label, _ in trees}
+    for rnd in range(args.rounds):
+        for i, (label, tree) in enumerate(trees):
+            run = await bench_tree(tree, args, levels, endpoints, run_id=f"{rnd}{i}{secrets.randbelow(100):02d}")
+            runs[label].append(run)
+            print_run(f"{label} round {rnd + 1}", run, levels)
+    sums = [summarise(label, runs[label]) for label, _ in trees]
+    print(
+        "\nSummary (req/s: mean of the rounds, each round below it; p50/p99 ms and server CPU us per request: "
+        "median of the rounds)"
+    )
+    head = "| endpoint | c |"
+    rule = "| --- | ---: |"
+    for s in sums:
+        lab = s["_label"]
+        head += f" {lab} req/s | {lab} p50 | {lab} p99 | {lab} cpu us |"
+        rule += " ---: | ---: | ---: | ---: |"
+    if len(sums) > 1:
+        head += " req/s ratio | cpu ratio |"
+        rule += " ---: | ---: |"
+    head += " 5xx |"
+    rule += " ---: |"
+    print(head)
+    print(rule)
+    first, last = sums[0], sums[-1]
+    for key in (k for k in first if isinstance(k, tuple)):
+        line = f"| {key[0]} | {key[1]} |"
+        for s in sums:
+            r = s[key]
+            line += f" {r['rps']:.1f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} |"
+        if len(sums) > 1:
+            a, b = first[key], last[key]
+            line += f" {100 * b['rps'] / a['rps']:.0f} % |" if a["rps"] else " |"
+            line += f" {100 * b['cpu_us'] / a['cpu_us']:.0f} % |" if a["cpu_us"] > 0 else " |"
+        line += f" {sum(s[key]['5xx'] for s in sums)} |"
+        print(line)
+        if args.rounds > 1:
+            print("|  |  |" + "".join(f" {' / '.join(f'{x:.1f}' for x in s[key]['rps_rounds'])} | | | |" for s in sums))
+    print()
+    for s in sums:
+        print_goals(s, levels)
+    if len(sums) > 1:
+        keys = [k for k in first if isinstance(k, tuple) and first[k]["rps"]]
+        if keys:
+            ratio, (name, conc) = min((last[k]["rps"] / first[k]["rps"], k) for k in keys)
+            cpu = [(last[k]["cpu_us"] / first[k]["cpu_us"], k) for k in keys if first[k]["cpu_us"] > 0]
             print(
-                f"goal {name} c={hi} not slower than c={lo}: {b:.1f} vs {a:.1f} req/s -> "
-                f"{'met' if b >= a else 'NOT met'}"
+                f"goal no endpoint more than 10% slower ({last['_label']} vs {first['_label']}): "
+                f"lowest throughput ratio {name} c={conc} at {100 * ratio:.1f} % "
+                f"-> {'met' if ratio >= 0.9 else 'NOT met'}"
             )
-    if ("userinfo", hi) in by:
-        r = by[("userinfo", hi)]
-        print(f"goal userinfo c={hi} >= 3000/s: {r['rps']:.0f}/s -> {'met' if r['rps'] >= 3000 else 'NOT met'}")
-    total_5xx = sum(r["5xx"] for _, _, r in results)
-    print(f"goal zero 5xx: {total_5xx} -> {'met' if total_5xx == 0 else 'NOT met'}")
+            if cpu:
+                worst, (name, conc) = max(cpu)
+                print(
+                    f"  server CPU per request: highest ratio {name} c={conc} at {100 * worst:.1f} % "
+                    f"-> {'met' if worst <= 1.1 else 'NOT met'} (load-independent: the machine may be shared)"
+                )
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--mint":
+        mint_codes_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per endpoint and concurrency (default 20)")
     ap.add_argument("--concurrency", default="1,20", help="comma-separated levels (default 1,20)")
     ap.add_argument("--workers", type=int, default=0, help="uvicorn workers (default: cores)")
+    ap.add_argument(
+        "--tree",
+        action="append",
+        help="[LABEL=]DIR: a checkout whose app/backend is run (repeat to compare; default: this checkout)",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="runs of each tree, alternating (default 1)")
+    ap.add_argument("--endpoints", default=",".join(ENDPOINTS), help=f"comma-separated (default {','.join(ENDPOINTS)})")
     args = ap.parse_args()
     try:
         import uvloop
