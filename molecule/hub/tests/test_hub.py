@@ -134,7 +134,14 @@ def test_hub_config_limits_come_from_the_helper(host):
     # hub_mem_limit is 1G here, hub_active_server_limit 0: the host's memory in GiB, at least 1.
     kib = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo"))
     assert limit == max(1, kib * 1024 // 1024**3)
-    assert mem == 1024**3 and extra == {"memswap_limit": 1024**3}
+    assert mem == 1024**3
+    # hub_pids_limit is 128 here; no-new-privileges and cap_drop keep their defaults.
+    assert extra == {
+        "memswap_limit": 1024**3,
+        "pids_limit": 128,
+        "security_opt": ["no-new-privileges:true"],
+        "cap_drop": ["ALL"],
+    }
     assert (module, name) == ("cfps_jupyterhub", "CFPSDockerSpawner")
 
 
@@ -229,6 +236,66 @@ def test_server_survives_a_hub_restart(host, server):
     assert status == "200"
 
 
+HEALTH = "http://127.0.0.1:8000/jupyter/hub/health"
+
+
+def hub_healthy(host):
+    return host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {HEALTH}") == "200"
+
+
+def test_container_limits(host, server):
+    info = json.loads(host.check_output(f"docker inspect {server}"))[0]["HostConfig"]
+    assert info["PidsLimit"] == 128
+    assert info["SecurityOpt"] == ["no-new-privileges:true"]
+    assert info["CapDrop"] == ["ALL"]
+    status = host.check_output(f"docker exec {server} cat /proc/1/status")
+    fields = dict(line.split(":", 1) for line in status.splitlines())
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert int(fields["CapBnd"], 16) == 0 and int(fields["CapEff"], 16) == 0
+
+
+# Starts `sleep` children until the kernel refuses, writes [children, errno]
+# to argv[1], holds them 15 s, then ends them and writes argv[1].done.
+FORK = """
+import json, os, subprocess, sys, time
+children, err = [], None
+try:
+    while len(children) < 1000:
+        children.append(subprocess.Popen(["sleep", "300"]))
+except OSError as e:
+    err = e.errno
+with open(sys.argv[1] + ".tmp", "w") as f:
+    json.dump([len(children), err], f)
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(15)
+for child in children:
+    child.kill()
+    child.wait()
+open(sys.argv[1] + ".done", "w").close()
+"""
+
+
+def test_a_fork_bomb_stops_at_the_pids_limit(host, server):
+    # Read from the host: the home volume's folder.
+    home = host.check_output("docker volume inspect -f '{{.Mountpoint}}' jupyterhub-user-alice-5f01")
+    result = f"{home}/forkbomb.json"
+    host.run(f"rm -f {result} {result}.done")
+    host.run_expect([0], f"docker exec -d {server} python3 -c {shlex.quote(FORK)} /home/jovyan/forkbomb.json")
+    try:
+        host.run_expect([0], f"timeout 120 sh -c 'until [ -e {result} ]; do sleep 0.2; done'")
+        children, err = json.loads(host.file(result).content_string)
+        assert err == 11  # EAGAIN: the pids cgroup refused the fork
+        # 128 in all, less the server's own processes and threads.
+        assert 32 <= children < 128
+        assert hub_healthy(host)
+        host.run_expect([0], f"timeout 120 sh -c 'until [ -e {result}.done ]; do sleep 0.2; done'")
+        # Only the bomb's own container was full: the server itself kept running.
+        host.run_expect([0], f"docker exec {server} true")
+        assert host.check_output(f"docker inspect -f '{{{{.State.Running}}}}' {server}") == "true"
+    finally:
+        host.run(f"rm -f {result} {result}.done")
+
+
 def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 
@@ -239,6 +306,13 @@ def test_second_converge_builds_nothing(host):
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap(result)["changed"] == 0
     assert host.check_output("docker images --no-trunc -q cfps-hub/notebook | sort") == before
+
+
+def test_bad_capability_name_is_refused(host):
+    result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars={"hub_cap_drop": ["CAP_NET_RAW"]})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "hub_cap_drop a list of capability names such as ALL or NET_RAW, without CAP_" in flat(result.stdout)
 
 
 def test_bad_memory_limit_is_refused(host):
