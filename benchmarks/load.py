@@ -32,10 +32,16 @@ uniformly at random over --window seconds (--seed repeats a run). Every
 failure ends that researcher's run and is counted by kind (phase and cause,
 e.g. `spawn:429 Too many users`); a JSON report with every researcher's
 timings, the host's CPU and memory samples and the number of notebook
-containers running is written to --report, and a table is printed. A spawn the
-hub refuses (429: concurrent_spawn_limit or active_server_limit) is such a
-failure, unless --retry-429: then the researcher waits as the page asks and
-reloads (counted apart, the wait is in `spawn`).
+containers running is written to --report, and a table is printed. The hub
+role lets hub_concurrent_spawn_limit servers start at once and keeps the others
+waiting in line on the spawn pending page ("Waiting in line to start: N
+ahead"): the driver reads those progress events as the page does, the wait is
+in `spawn`, and the table counts who waited and the longest line. A spawn the
+hub refuses (429: active_server_limit; JupyterHub's own concurrent_spawn_limit
+if a host sets one) shows a page that does not retry by itself, so it is a
+failure, unless --retry-429: then the researcher waits the Retry-After the hub
+sent (as a person reading "try again in 30 seconds" would) and reloads
+(counted apart, the wait is in `spawn`).
 
 Only against a local test host: the URL's host must be `localhost`,
 `*.localhost` or `*.test` (RFC 6761 names that never reach the internet), and
@@ -291,6 +297,10 @@ class Researcher:
                 if not line.startswith("data:"):
                     continue
                 last = json.loads(line[5:])
+                line_ahead = re.search(r"Waiting in line to start: (\d+) ahead", last.get("message", ""))
+                if line_ahead:
+                    ahead = int(line_ahead.group(1))
+                    self.notes["line_ahead"] = max(ahead, self.notes.get("line_ahead", -1))
                 if last.get("ready"):
                     break
                 if last.get("failed"):
@@ -592,6 +602,7 @@ def summarize(records, samples, baseline_mem, servers):
     for r in records:
         if r["failure"]:
             failures[r["failure"]["kind"]] = failures.get(r["failure"]["kind"], 0) + 1
+    in_line = [r["notes"]["line_ahead"] for r in records if "line_ahead" in r.get("notes", {})]
     refused = {}
     for r in records:
         for kind in r.get("notes", {}).get("refused", []):
@@ -624,6 +635,8 @@ def summarize(records, samples, baseline_mem, servers):
         "phases": phases,
         "failures": failures,
         "refused_then_retried": refused,
+        "waited_in_line": len(in_line),
+        "line_ahead_max": max(in_line, default=0),
         "host": host,
     }
 
@@ -646,6 +659,8 @@ def print_table(report):
         print("failures: none")
     for kind, n in s["refused_then_retried"].items():
         print(f"  ({n} times {kind}, retried after Retry-After)")
+    if s["waited_in_line"]:
+        print(f"waited in the hub's line to start: {s['waited_in_line']} (at most {s['line_ahead_max']} ahead)")
     h = s["host"]
     if h:
         print(

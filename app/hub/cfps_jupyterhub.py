@@ -11,10 +11,13 @@ import contextlib
 import os
 import re
 
+from docker.errors import APIError
 from dockerspawner import DockerSpawner
+from traitlets import Integer
 
 __all__ = [
     "CFPSDockerSpawner",
+    "StartLine",
     "active_server_limit",
     "host_memory_bytes",
     "parse_bytes",
@@ -110,20 +113,106 @@ async def wait_for_port(ip, port, timeout, died=None, interval=0.05, died_every=
     return False
 
 
-class CFPSDockerSpawner(DockerSpawner):
-    """DockerSpawner whose start() returns once the server's port accepts connections.
+class StartLine:
+    """At most `size` servers starting at once; the others wait their turn in arrival order.
 
-    The hub then finds the server ready at its first check. Its own wait backs
-    off exponentially (0.2 s doubling, not configurable) and saw a ready server
-    up to about 1.5 s late (benchmarks/spawn.py). The port is tried every
-    50 ms, up to http_timeout; a container that died while starting ends the
-    wait at once, and the hub reports it.
+    JupyterHub's own concurrent_spawn_limit refuses a spawn beyond it (429,
+    "try again in N seconds"), so a class arriving together would be sent away
+    and reload by hand. Here the extra spawns wait instead, and their spawn
+    pending page says how many are ahead.
     """
 
+    def __init__(self, size: int):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"servers starting at once must be a whole number, 1 or more (got {size!r})")
+        self.size = size
+        self._free = asyncio.Semaphore(size)  # fair: waiters are served first come, first served
+        self._waiting = []
+
+    def ahead(self, who) -> int | None:
+        """How many wait before `who`; None when `who` does not wait (started, or not arrived)."""
+        try:
+            return self._waiting.index(who)
+        except ValueError:
+            return None
+
+    @contextlib.asynccontextmanager
+    async def turn(self, who):
+        self._waiting.append(who)
+        try:
+            await self._free.acquire()
+        finally:
+            self._waiting.remove(who)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+class CFPSDockerSpawner(DockerSpawner):
+    """DockerSpawner with a line for starts, a short stop, and a start() that returns when the port answers.
+
+    - Line: at most `start_concurrency` servers start at once (hub-wide); the
+      others wait in arrival order (StartLine), their progress page says so.
+    - Stop: `docker stop` waits `stop_timeout` seconds before SIGKILL, not
+      Docker's 10: DockerSpawner sends every Docker call through one thread,
+      so a long stop held up everyone's spawn.
+    - Ready: the port is tried every 50 ms, up to http_timeout; JupyterHub's
+      own wait backs off exponentially (0.2 s doubling, not configurable) and
+      saw a ready server up to about 1.5 s late (benchmarks/spawn.py). A
+      container that died while starting ends the wait at once, and the hub
+      reports it.
+    """
+
+    start_concurrency = Integer(
+        4,
+        min=1,
+        config=True,
+        help="Servers starting at once (container created and started, until its port answers); "
+        "more spawns wait in line, in arrival order.",
+    )
+    stop_timeout = Integer(
+        10,
+        min=1,
+        config=True,
+        help="Seconds `docker stop` waits for the server to exit before it is killed.",
+    )
+
+    _line = None  # one line for the whole hub (every spawner of this class)
+
+    @property
+    def start_line(self) -> StartLine:
+        cls = type(self)
+        if cls._line is None or cls._line.size != self.start_concurrency:
+            cls._line = StartLine(self.start_concurrency)
+        return cls._line
+
     async def start(self, *args, **kwargs):
-        ip, port = await super().start(*args, **kwargs)
-        await wait_for_port(ip, port, self.http_timeout, died=self._server_died)
+        async with self.start_line.turn(self):
+            ip, port = await super().start(*args, **kwargs)
+            await wait_for_port(ip, port, self.http_timeout, died=self._server_died)
         return ip, port
+
+    async def progress(self):
+        line, said = self.start_line, None
+        while (ahead := line.ahead(self)) is not None:
+            if ahead != said:
+                said = ahead
+                yield {
+                    "progress": 10,
+                    "message": f"排队等待启动，前面还有 {ahead} 位 / Waiting in line to start: {ahead} ahead",
+                }
+            await asyncio.sleep(0.5)
+        async for event in super().progress():
+            yield event
+
+    async def stop_object(self):
+        try:
+            await self.docker("stop", self.container_id, timeout=self.stop_timeout)
+        except APIError as e:
+            if e.status_code == 404:  # already removed, as DockerSpawner's own stop_object
+                return
+            raise
 
     async def _server_died(self):
         return await self.poll() is not None

@@ -11,6 +11,9 @@ from . import audit, migrate
 from .config import ENV_VAR, ConfigError, Settings, config_path, load_settings
 from .i18n import message
 
+# Seconds a uvicorn worker may take to answer the supervisor's health check (cmd_serve).
+HEALTHCHECK_TIMEOUT = 60
+
 
 def _settings(args) -> Settings:
     if args.config:
@@ -58,6 +61,11 @@ def cmd_serve(args) -> int:
         access_log=st.access_log,
         server_header=False,
         timeout_graceful_shutdown=10,
+        # uvicorn pings each worker and kills one that does not answer in time
+        # (5 s by default). On a host busy starting notebook servers, workers
+        # starved of CPU missed the ping and were killed, their replacements
+        # too: 502/504 for every login (benchmarks/load.py, #17).
+        timeout_worker_healthcheck=args.worker_healthcheck_timeout,
         **kwargs,
     )
     return 0
@@ -213,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host")
     s.add_argument("--port", type=_bounded(int, 1, 65535))
     s.add_argument("--workers", type=_bounded(int, 1, 64))
+    s.add_argument(
+        "--worker-healthcheck-timeout",
+        type=_bounded(int, 1, 3600),
+        default=HEALTHCHECK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds a worker may take to answer uvicorn's health check before it is replaced "
+        f"(default {HEALTHCHECK_TIMEOUT}; uvicorn's own is 5)",
+    )
     s.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="dbcmd", required=True, parser_class=_Parser)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, cli, fresh_username, get_token, register, write_config
@@ -144,3 +146,88 @@ def test_console_script_help():
     assert res.returncode == 0
     for sub in ("serve", "db", "invite", "user", "check-config"):
         assert sub in res.stdout
+
+
+def _workers(pid: int) -> set[int]:
+    """The uvicorn worker processes of the supervisor `pid` (its multiprocessing children)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii")
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            out.add(int(entry))
+    return out
+
+
+def _stall_a_worker(tmp_path, seconds: float, *extra: str) -> tuple[set[int], set[int]]:
+    """Serve with 2 workers, freeze one for `seconds` (as CPU starvation would), then let it go.
+
+    Returns the workers before and once both answer again.
+    """
+    import signal
+    import time
+
+    import httpx
+    from conftest import free_port
+
+    config = write_config(tmp_path / "config.toml", tmp_path / "stall.db", workers=2)
+    cli(config, "db", "upgrade")
+    port = free_port()
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cfps_backend", "--config", str(config), "serve", "--port", str(port), *extra],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(before := _workers(proc.pid)) < 2 or not _answers(httpx, port):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.2)
+        frozen = min(before)
+        os.kill(frozen, signal.SIGSTOP)
+        time.sleep(seconds)
+        with contextlib.suppress(ProcessLookupError):  # gone when uvicorn killed it meanwhile
+            os.kill(frozen, signal.SIGCONT)
+        # The supervisor checks every 0.5 s: give it a few rounds, until two workers answer again.
+        time.sleep(2)
+        while len(after := _workers(proc.pid)) < 2:
+            assert time.monotonic() < deadline + seconds + 30
+            time.sleep(0.2)
+        return before, after
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _answers(httpx, port) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_worker_starved_for_8_seconds_is_kept(tmp_path):
+    # The default health-check timeout (60 s): a worker that could not run for 8 s is no hung worker.
+    before, after = _stall_a_worker(tmp_path, 8)
+    assert after == before
+
+
+def test_a_worker_stalled_beyond_the_health_check_timeout_is_replaced(tmp_path):
+    # The same stall with a 2 s timeout: uvicorn kills the worker and starts another.
+    before, after = _stall_a_worker(tmp_path, 8, "--worker-healthcheck-timeout", "2")
+    assert min(before) not in after and len(after) == 2
+
+
+@pytest.mark.parametrize("value", ["0", "3601", "ten"])
+def test_a_bad_health_check_timeout_is_refused(cfg, value):
+    res = cli(cfg, "serve", "--worker-healthcheck-timeout", value, check=False)
+    assert res.returncode == 2 and "--worker-healthcheck-timeout" in res.stderr

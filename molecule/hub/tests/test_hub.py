@@ -128,13 +128,18 @@ def test_hub_config_limits_come_from_the_helper(host):
         "c = PyFileConfigLoader('jupyterhub_config.py', path='/etc/jupyterhub').load_config(); "
         "print(json.dumps([c.JupyterHub.active_server_limit, c.DockerSpawner.mem_limit, "
         "c.DockerSpawner.extra_host_config, c.JupyterHub.spawner_class.__module__, "
-        "c.JupyterHub.spawner_class.__name__]))"
+        "c.JupyterHub.spawner_class.__name__, c.JupyterHub.concurrent_spawn_limit, "
+        "c.CFPSDockerSpawner.start_concurrency, c.CFPSDockerSpawner.stop_timeout, "
+        "c.GenericOAuthenticator.http_request_kwargs, c.Spawner.start_timeout]))"
     )
-    limit, mem, extra, module, name = json.loads(as_hub(host, code))
-    # hub_mem_limit is 1G here, hub_active_server_limit 0: the host's memory in GiB, at least 1.
-    kib = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo"))
-    assert limit == max(1, kib * 1024 // 1024**3)
+    limit, mem, extra, module, name, hub_spawn_limit, line, stop, oauth, start_timeout = json.loads(as_hub(host, code))
+    # The role's default server limit, not RAM / hub_mem_limit (1G here).
+    assert limit == 50
     assert mem == 1024**3
+    # hub_concurrent_spawn_limit 1 here: the spawner's line; JupyterHub refuses nothing itself.
+    assert (hub_spawn_limit, line, stop) == (0, 1, 2)
+    assert oauth == {"connect_timeout": 30, "request_timeout": 60}
+    assert start_timeout == 600
     # hub_pids_limit is 128 here; no-new-privileges and cap_drop keep their defaults.
     assert extra == {
         "memswap_limit": 1024**3,
@@ -296,6 +301,49 @@ def test_a_fork_bomb_stops_at_the_pids_limit(host, server):
         host.run(f"rm -f {result} {result}.done")
 
 
+def progress_events(text):
+    """The events of a spawn progress stream (`data: {...}` lines)."""
+    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+
+
+def test_spawns_beyond_the_limit_wait_in_line_and_all_start(host):
+    # hub_concurrent_spawn_limit is 1: JupyterHub alone answered the second and third 429.
+    users = ["line_a", "line_b", "line_c"]
+    for user in users:
+        api(host, "POST", f"/users/{user}", expect=(201, 409))
+    auth = f"-H 'Authorization: token {TOKEN}'"
+    script = " ".join(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST {auth} {API}/users/{u}/server > /tmp/{u}.code &"
+        for u in users
+    )
+    # Each spawn pending page's event stream, as the browser reads it, until the server is ready.
+    script += " sleep 0.5; " + " ".join(
+        f"curl -sN --max-time 300 {auth} {API}/users/{u}/server/progress > /tmp/{u}.progress &" for u in users
+    )
+    host.run_expect([0], f"bash -c {shlex.quote(script + ' wait')}")
+    try:
+        codes = {u: host.file(f"/tmp/{u}.code").content_string for u in users}
+        assert set(codes.values()) <= {"201", "202"}, codes
+        events = {u: progress_events(host.file(f"/tmp/{u}.progress").content_string) for u in users}
+        for user, seen in events.items():
+            assert seen and seen[-1].get("ready") is True, f"{user}: {seen}"
+        # The last in line waited for two starts at least: its page said so, in both languages.
+        lines = [e["message"] for seen in events.values() for e in seen if "Waiting in line" in e.get("message", "")]
+        assert lines, events
+        assert all(m.startswith("排队等待启动，前面还有 ") for m in lines)
+        for user in users:
+            assert api(host, "GET", f"/users/{user}")["servers"][""]["ready"] is True
+    finally:
+        for user in users:
+            api(host, "DELETE", f"/users/{user}/server", expect=(202, 204, 400))
+        host.run_expect(
+            [0],
+            "for i in $(seq 1 120); do "
+            "docker ps --format '{{.Names}}' | grep -q '^jupyter-line-' || exit 0; sleep 1; done; exit 1",
+        )
+        host.run(f"rm -f {' '.join(f'/tmp/{u}.code /tmp/{u}.progress' for u in users)}")
+
+
 def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 
@@ -313,6 +361,14 @@ def test_bad_capability_name_is_refused(host):
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
     assert "hub_cap_drop a list of capability names such as ALL or NET_RAW, without CAP_" in flat(result.stdout)
+
+
+def test_bad_timeouts_are_refused(host):
+    bad = {"hub_oauth_connect_timeout": 30, "hub_oauth_request_timeout": 20}
+    result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars=bad)
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "hub_oauth_request_timeout at least as long (got 20)" in flat(result.stdout)
 
 
 def test_bad_memory_limit_is_refused(host):
