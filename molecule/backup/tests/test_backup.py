@@ -4,12 +4,17 @@ cfps-backup gets researchers (registered through the auth service's API with
 an invite code of 4 uses, 2 used), their homes as Docker volumes — a plain
 volume as before quotas and a volume bound to a folder as the hub makes
 now — with a notebook, a file with a Chinese name and random data, files in
-the team folder, and a row in the CFPS database. It is backed up by the
-systemd service. cfps-backup-restore, converged the same way but never used,
-gets playbooks/restore.yml; there the researcher logs in with the old
-password, every file is byte-equal with the same owner and mode, the invite
-code has the same uses left, the row is back and `restic check` is clean.
-A second backup of the first host adds little to the repository.
+the team folder, a row in the CFPS database, an access token from the auth
+service, and a user in the hub (a group, an API token, a stopped named server
+with its spawner state). It is backed up by the systemd service while the
+auth service and the hub run. cfps-backup-restore, converged the same way but
+never used, gets playbooks/restore.yml alone; there the researcher logs in
+with the old password and the old access token is accepted (the auth service
+runs with the restored signing key), every file is byte-equal with the same
+owner and mode, the invite code has the same uses left, the hub started from
+the restored database answers with the same user, the row is back and
+`restic check` is clean. A second backup of the first host adds little to the
+repository.
 """
 
 import json
@@ -103,6 +108,7 @@ if status == 303 and "code" in query:
         "code_verifier": verifier, "client_id": client_id, "client_secret": client_secret,
     })
     out["token_status"] = status
+    out["access_token"] = json.loads(body)["access_token"]
     conn = http.client.HTTPConnection("127.0.0.1", 8100, timeout=30)
     conn.request("GET", "/userinfo", headers={"Authorization": "Bearer " + json.loads(body)["access_token"]})
     out["userinfo"] = json.loads(conn.getresponse().read().decode())
@@ -110,9 +116,74 @@ print(json.dumps(out))
 """
 
 
+HUB_API = "http://127.0.0.1:8081/hub/api"
+# The service token of files/jupyterhub_config.py.
+HUB_TOKEN = "backup-test-hub-token-0123456789abcdef"
+HUB_GROUP = f"survey-team-{RUN}"
+HUB_SERVER = f"""
+from jupyterhub import orm
+db = orm.new_session_factory("sqlite:////var/lib/jupyterhub/jupyterhub.sqlite")()
+user = orm.User.find(db, "{USERS[0]}")
+db.add(orm.Spawner(user=user, name="analysis",
+                   state={{"object_name": "jupyter-{USERS[0]}-analysis", "object_id": "{RUN * 8}"}}))
+db.commit()
+"""
+
+
 def oauth_login(host, username, password):
     args = " ".join(shlex.quote(a) for a in (username, password, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI))
     return json.loads(host.check_output(f"python3 -c {shlex.quote(OAUTH_CLIENT)} {args}"))
+
+
+def userinfo(host, token):
+    """The auth service's /userinfo for a bearer token: (HTTP status, body)."""
+    out = host.check_output(
+        f"curl -s -w '\\n%{{http_code}}' -H {shlex.quote('Authorization: Bearer ' + token)} http://127.0.0.1:8100/userinfo"
+    )
+    body, status = out.rsplit("\n", 1)
+    return int(status), body
+
+
+def hub_api(host, method, path, data=None, token=HUB_TOKEN):
+    """One call to the hub's REST API on the instance: (HTTP status, JSON body or None)."""
+    cmd = f"curl -s -w '\\n%{{http_code}}' -X {method} -H {shlex.quote('Authorization: token ' + token)}"
+    if data is not None:
+        cmd += f" -d {shlex.quote(json.dumps(data))}"
+    body, status = host.check_output(f"{cmd} {shlex.quote(HUB_API + path)}").rsplit("\n", 1)
+    return int(status), (json.loads(body) if body else None)
+
+
+def wait_hub(host):
+    host.run_expect(
+        [0],
+        "curl -sf --retry 180 --retry-delay 1 --retry-connrefused --retry-all-errors -o /dev/null http://127.0.0.1:8081/hub/health",
+    )
+
+
+def hub_user(host):
+    """What the hub knows of the researcher, stopped servers with their spawner state; no activity times."""
+    status, model = hub_api(host, "GET", f"/users/{USERS[0]}?include_stopped_servers")
+    assert status == 200, (status, model)
+    model.pop("last_activity")
+    for server in model["servers"].values():
+        server.pop("last_activity")
+    return model
+
+
+def seed_hub(host):
+    """The researcher in the hub: created through its API, in a group, with an API token of their own,
+    and a stopped named server as DockerSpawner leaves it (its state written with the hub's ORM)."""
+    wait_hub(host)
+    assert hub_api(host, "POST", f"/users/{USERS[0]}")[0] == 201
+    assert hub_api(host, "POST", f"/groups/{HUB_GROUP}", {"users": [USERS[0]]})[0] == 201
+    status, token = hub_api(host, "POST", f"/users/{USERS[0]}/tokens", {"note": "backup-test"})
+    assert status == 201, token
+    python = "/opt/jupyterhub/venv/bin/python"
+    host.run_expect([0], f"cd / && runuser -u jupyterhub -- {python} -c {shlex.quote(HUB_SERVER)}")
+    # The running hub reads its users' servers once: it sees the new one after a restart.
+    host.run_expect([0], "systemctl restart jupyterhub")
+    wait_hub(host)
+    return token["token"]
 
 
 def register(host, username, invite):
@@ -147,9 +218,9 @@ def run_backup(host):
     return rc, log, seconds
 
 
-def target_inventory(tmp_path):
+def target_inventory(tmp_path, name=TARGET):
     inventory = tmp_path / "inventory.ini"
-    inventory.write_text(f"[cfps_hub]\n{TARGET}\n", encoding="utf-8")
+    inventory.write_text(f"[cfps_hub]\n{name}\n", encoding="utf-8")
     return str(inventory)
 
 
@@ -192,7 +263,14 @@ def restored(host, target, tmp_path_factory):
             marker=MARKER,
         ),
     )
+    login = oauth_login(host, USERS[0], USER_PASSWORD)
+    assert login["token_status"] == 200, login
+    hub_token = seed_hub(host)
     before = {
+        "access_token": login["access_token"],
+        "hub_token": hub_token,
+        "hub_user": hub_user(host),
+        "cookie_secret": host.check_output("sha256sum /var/lib/jupyterhub/jupyterhub_cookie_secret").split()[0],
         "files": host.check_output(FINGERPRINT.format(dirs=" ".join(DATA_DIRS))),
         "invites": host.check_output(f"{CLI} invite list"),
         "secret": host.check_output("sha256sum /etc/cfps-backend/secret_key").split()[0],
@@ -207,12 +285,11 @@ def restored(host, target, tmp_path_factory):
     result = restore(tmp_path_factory.mktemp("restore"))
     restore_seconds = time.monotonic() - t
     assert result.returncode == 0, result.stdout[-5000:]
-    # As the operator runs site.yml after a restore: the auth service's
-    # settings are written again with the restored signing key.
-    result = run_playbook(SCENARIO_DIR / "converge.yml", inventory=target_inventory(tmp_path_factory.mktemp("again")))
-    assert result.returncode == 0, result.stdout[-5000:]
+    # What `cfps-backup restore` itself reports (the playbook also stops, starts and configures).
+    reported = re.search(r"restore of [0-9a-f]{8} done in ([0-9.]+) s", result.stdout)
+    assert reported, result.stdout[-5000:]
     wait_healthy(target)
-    before["seconds"] = {"backup": backup_seconds, "restore": restore_seconds}
+    before["seconds"] = {"backup": backup_seconds, "restore": restore_seconds, "restored": float(reported.group(1))}
     return before
 
 
@@ -258,6 +335,29 @@ def test_invite_code_has_the_same_uses_left(restored, target):
 def test_auth_service_runs_with_the_restored_signing_key(restored, host, target):
     line = "grep '^secret_key = ' /etc/cfps-backend/config.toml | sha256sum"
     assert target.check_output(line) == host.check_output(line)
+    # Access tokens are kept as keyed digests: one issued before the backup is
+    # accepted after restore.yml alone only with the restored key in use.
+    status, body = userinfo(target, restored["access_token"])
+    assert status == 200, body
+    assert json.loads(body)["username"] == USERS[0]
+    assert userinfo(target, restored["access_token"][:-4] + "AAAA")[0] == 401
+
+
+def test_hub_knows_the_user(restored, target):
+    # The restore restarted jupyterhub.service on the restored database and cookie secret.
+    wait_hub(target)
+    assert hub_user(target) == restored["hub_user"]
+    assert restored["hub_user"]["groups"] == [HUB_GROUP]
+    assert restored["hub_user"]["servers"]["analysis"]["state"]["object_name"] == f"jupyter-{USERS[0]}-analysis"
+    status, users = hub_api(target, "GET", "/users")
+    assert USERS[0] in [u["name"] for u in users], users
+    # The researcher's own API token, kept hashed in the hub's database.
+    status, me = hub_api(target, "GET", "/user", token=restored["hub_token"])
+    assert (status, me["name"]) == (200, USERS[0]), me
+    assert (
+        target.check_output("sha256sum /var/lib/jupyterhub/jupyterhub_cookie_secret").split()[0]
+        == (restored["cookie_secret"])
+    )
 
 
 def test_secrets_and_database_are_back(restored, target):
@@ -280,7 +380,8 @@ def test_second_backup_is_incremental(restored, host, capsys):
     with capsys.disabled():
         print(
             f"\nfirst backup (~8 MB of files): {first['backup']:.1f} s, added {restored['added'] / 2**20:.1f} MiB; "
-            f"restore playbook: {first['restore']:.1f} s; second backup: {seconds:.1f} s, added {added / 2**10:.0f} KiB"
+            f"restore playbook: {first['restore']:.1f} s (cfps-backup restore: {first['restored']:.1f} s); "
+            f"second backup: {seconds:.1f} s, added {added / 2**10:.0f} KiB"
         )
     assert restored["added"] > 7 * 2**20
     assert added < 1 * 2**20
@@ -325,6 +426,7 @@ def test_wrong_input_fails_before_any_change(host, extra, variable):
     [
         ({"backup_restore_snapshot": "deadbeef"}, "backup_restore_snapshot deadbeef is not in"),
         ({"backup_repository": "/srv/backup-repo/nothing-here"}, "there is no restic repository at backup_repository"),
+        ({"backup_enabled": False}, "backup_enabled is false for this host"),
     ],
 )
 def test_restore_refuses_a_missing_repository_or_snapshot(target, tmp_path, extra, message):
@@ -335,3 +437,36 @@ def test_restore_refuses_a_missing_repository_or_snapshot(target, tmp_path, extr
     assert target_recap(result)["changed"] == 0
     assert target.file("/etc/cfps-backup/config.json").content_string == config
     assert target.service("cfps-backend").is_running
+
+
+def test_backup_playbook_refuses_a_host_with_backups_off(tmp_path):
+    result = run_playbook(
+        ROOT / "playbooks" / "backup.yml",
+        extra_vars={"backup_password": PASSWORD, "backup_enabled": False},
+        inventory=target_inventory(tmp_path, INSTANCE),
+    )
+    assert result.returncode != 0
+    assert "backup_enabled is false for cfps-backup" in flat(result.stdout), result.stdout[-3000:]
+    assert re.search(r"changed=0\b", result.stdout), result.stdout[-3000:]
+
+
+def test_switched_off_the_timer_stops_and_nothing_is_deleted(target, tmp_path):
+    inventory = target_inventory(tmp_path)
+    try:
+        result = run_playbook(
+            SCENARIO_DIR / "backup-only.yml",
+            extra_vars={"backup_password": PASSWORD, "backup_enabled": False},
+            inventory=inventory,
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert target_recap(result)["changed"] == 1, result.stdout[-3000:]
+        timer = target.service("cfps-backup.timer")
+        assert not timer.is_enabled and not timer.is_running
+        assert target.file("/etc/cfps-backup/config.json").exists
+        assert target.file("/usr/local/sbin/cfps-backup").exists
+    finally:
+        again = {"backup_password": PASSWORD}
+        result = run_playbook(SCENARIO_DIR / "backup-only.yml", extra_vars=again, inventory=inventory)
+        assert result.returncode == 0, result.stdout[-3000:]
+    assert target.service("cfps-backup.timer").is_enabled
+    assert target.service("cfps-backup.timer").is_running
