@@ -8,6 +8,7 @@ from a test (check mode, bad input) use the same connection.
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import time
@@ -21,6 +22,8 @@ SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
 INSTANCE = f"cfps-{SCENARIO}"
 SCENARIO_DIR = ROOT / "molecule" / SCENARIO
 PROBE_IMAGE = "cfps-probe:latest"
+MYSQL_PROBE_IMAGE = "cfps-mysql-probe:latest"
+BRIDGE = "172.17.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +132,34 @@ def probe_from_container(host, targets, timeout=3):
     out = host.check_output(f"docker run --rm {PROBE_IMAGE} sh -c '{script} wait'")
     seen = dict(line.split("=") for line in out.split())
     return {(ip, port): seen[f"{ip}:{port}"] == "open" for ip, port in targets}
+
+
+def ensure_mysql_probe_image(host):
+    """An image with only the instance's mariadb client and its libraries (no download)."""
+    if host.run(f"docker image inspect {MYSQL_PROBE_IMAGE}").rc == 0:
+        return
+    host.run_expect(
+        [0],
+        "set -e; d=$(mktemp -d); bin=$(readlink -f /usr/bin/mariadb); "
+        "for f in $bin $(ldd $bin | grep -o '/[^ ]*'); do cp --parents -L $f $d; done; "
+        "mkdir -p $d/usr/bin $d/tmp; [ -e $d/usr/bin/mariadb ] || cp $bin $d/usr/bin/mariadb; "
+        f"tar -C $d -c . | docker import - {MYSQL_PROBE_IMAGE}; rm -rf $d",
+    )
+
+
+def mysql_from_container(host, statement, *, user, password, database):
+    """Run one statement as a database account from a fresh container on docker0, as a notebook would."""
+    ensure_mysql_probe_image(host)
+    return host.run(
+        f"docker run --rm -e MYSQL_PWD={shlex.quote(password)} {MYSQL_PROBE_IMAGE} "
+        f"/usr/bin/mariadb --connect-timeout=5 --default-character-set=utf8mb4 -h {BRIDGE} -u {user} -D {database} "
+        "--batch --skip-column-names "
+        f"-e {shlex.quote(statement)}"
+    )
+
+
+def error_code(result):
+    """The server's error number of a failed mariadb client run."""
+    match = re.search(r"ERROR (\d+)", result.stderr_bytes.decode("utf-8", "replace"))
+    assert result.rc != 0 and match, f"expected an error, got rc={result.rc}: {result.stdout} {result.stderr}"
+    return int(match.group(1))

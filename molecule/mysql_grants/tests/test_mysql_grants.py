@@ -17,12 +17,13 @@ from conftest import (
     ROOT,
     SCENARIO_DIR,
     assert_check_mode_clean,
+    error_code,
     flat,
+    mysql_from_container,
     recap,
     run_playbook,
 )
 
-BRIDGE = "172.17.0.1"
 CONVERGE = SCENARIO_DIR / "converge.yml"
 # The test password and the account of converge.yml.
 PASSWORD = yaml.safe_load(CONVERGE.read_text())[0]["roles"][-1]["vars"]["mysql_grants_password"]
@@ -32,7 +33,6 @@ DATABASE = "cfps"
 # The fixed size of the synthetic sample (roles/mysql_grants/README.md).
 PERSONS = 1000
 FAMILIES = 400
-MYSQL_PROBE_IMAGE = "cfps-mysql-probe:latest"
 SAMPLE_TABLES = ["README", "famecon_2018", "labels_2018", "person_2018"]
 README_ROWS = 6
 # The stamp of the committed sample, as the role reads it.
@@ -43,28 +43,9 @@ STAMP = re.search(
 OLD_SAMPLE = SCENARIO_DIR / "files" / "cfps_sample_2018_v1.sql"
 
 
-def ensure_mysql_probe_image(host):
-    """An image with only the instance's mariadb client and its libraries."""
-    if host.run(f"docker image inspect {MYSQL_PROBE_IMAGE}").rc == 0:
-        return
-    host.run_expect(
-        [0],
-        "set -e; d=$(mktemp -d); bin=$(readlink -f /usr/bin/mariadb); "
-        "for f in $bin $(ldd $bin | grep -o '/[^ ]*'); do cp --parents -L $f $d; done; "
-        "mkdir -p $d/usr/bin $d/tmp; [ -e $d/usr/bin/mariadb ] || cp $bin $d/usr/bin/mariadb; "
-        f"tar -C $d -c . | docker import - {MYSQL_PROBE_IMAGE}; rm -rf $d",
-    )
-
-
 def sql_from_container(host, statement, auth=PASSWORD):
     """Run one statement as the read-only account from a fresh container on docker0."""
-    ensure_mysql_probe_image(host)
-    return host.run(
-        f"docker run --rm -e MYSQL_PWD={shlex.quote(auth)} {MYSQL_PROBE_IMAGE} "
-        f"/usr/bin/mariadb --connect-timeout=5 --default-character-set=utf8mb4 -h {BRIDGE} -u {USER} -D {DATABASE} "
-        "--batch --skip-column-names "
-        f"-e {shlex.quote(statement)}"
-    )
+    return mysql_from_container(host, statement, user=USER, password=auth, database=DATABASE)
 
 
 def select(host, statement):
@@ -72,12 +53,6 @@ def select(host, statement):
     assert result.rc == 0, result.stderr
     # The sample's labels hold an em dash; the instance has no UTF-8 locale.
     return result.stdout_bytes.decode("utf-8").strip()
-
-
-def error_code(result):
-    match = re.search(r"ERROR (\d+)", result.stderr_bytes.decode("utf-8", "replace"))
-    assert result.rc != 0 and match, f"expected an error, got rc={result.rc}: {result.stdout} {result.stderr}"
-    return int(match.group(1))
 
 
 def as_root(host, statement):
