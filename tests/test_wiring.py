@@ -185,6 +185,12 @@ def test_the_default_wiring(tmp_path):
     assert values["hub_common_data_volume"] == values["docker_common_data_volume"] == "cfps-common-data"
     assert values["hub_team_shared_volume"] == values["docker_team_shared_volume"] == "cfps-team-shared"
     assert values["backend_app_profile"] == values["frontend_app_profile"] == "prod"
+    assert values["backup_team_shared_volume"] == values["docker_team_shared_volume"]
+    assert values["backup_common_data_volume"] == values["docker_common_data_volume"]
+    assert values["backup_mysql_databases"] == [values["mysql_grants_database"]] == ["cfps"]
+    assert values["cfps_import_database"] == values["mysql_grants_database"]
+    assert values["backup_enabled"] is False
+    assert len(values["backup_password"]) == 48
     # The prod inventory's own values win over group_vars/all.yml.
     assert values["firewall_host_policy"] == "drop"
     assert values["nginx_acme_email"] == "ops@example.org"
@@ -238,6 +244,10 @@ def test_shared_values_from_the_inventory_reach_every_role(tmp_path):
         "mysql_grants_user_host": "10.99.0.%",
         "mariadb_port": 9306,
         "mysql_grants_database": "cfps2020",
+        "cfps_import_database": "cfps2020",
+        "backup_team_shared_volume": "survey-team",
+        "backup_common_data_volume": "survey-data",
+        "backup_mysql_databases": ["cfps2020"],
         "mysql_grants_user": "reader",
         "mysql_grants_password": "db-password-from-the-vault",
         "backend_port": 9100,
