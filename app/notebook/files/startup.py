@@ -8,7 +8,7 @@ import pyecharts
 from pyecharts import options as opts
 from pyecharts.charts import Bar, Line, Pie
 
-from cfps_dvapis import sql
+from cfps_dvapis import label, sql, variables
 from cfps_dvapis.echarts import configure as _configure_echarts
 
 # pyecharts draws in JupyterLab from files on the user's own server (no internet).
@@ -19,4 +19,4 @@ del _configure_echarts
 matplotlib.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "DejaVu Sans"]
 matplotlib.rcParams["axes.unicode_minus"] = False
 
-__all__ = ["Bar", "Line", "Pie", "np", "opts", "pd", "plt", "pyecharts", "sql"]
+__all__ = ["Bar", "Line", "Pie", "label", "np", "opts", "pd", "plt", "pyecharts", "sql", "variables"]

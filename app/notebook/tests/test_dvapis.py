@@ -88,3 +88,60 @@ def test_missing_settings_are_named(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(DatabaseUnavailable, match="CFPS_DB_HOST, CFPS_DB_USER, CFPS_DB_NAME"):
         sql("SELECT 1")
+
+
+@pytest.fixture
+def labelled_db(tmp_path, monkeypatch):
+    """The label tables as cfps_import writes them, in SQLite."""
+    path = tmp_path / "labels.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE meta_value_labels (table_name TEXT, column_name TEXT, value REAL, label TEXT)")
+        conn.executemany(
+            "INSERT INTO meta_value_labels VALUES (?, ?, ?, ?)",
+            [("person_2010", "gender", 1, "男"), ("person_2010", "gender", 0, "女"),
+             ("person_2010", "gender", -8, "不适用"), ("person_2010", "prov", 11, "北京市"),
+             ("other_2010", "gender", 1, "other")],
+        )  # fmt: skip
+        conn.execute(
+            "CREATE TABLE meta_variables (table_name TEXT, position INT, column_name TEXT, label TEXT,"
+            " stata_type TEXT, sql_type TEXT, value_label_set TEXT)"
+        )
+        conn.executemany(
+            "INSERT INTO meta_variables VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [("person_2010", 2, "gender", "性别", "byte", "TINYINT", "gender"),
+             ("person_2010", 1, "pid", "个人编码", "long", "INT", None)],
+        )  # fmt: skip
+    monkeypatch.setenv("CFPS_DB_URL", f"sqlite:///{path}")
+
+
+def test_label_replaces_codes_of_labelled_columns(labelled_db):
+    df = pd.DataFrame({"pid": [1, 2, 3, 4], "gender": [1, -8, 7, None], "prov": [11, 11, 12, 11]})
+    out = cfps_dvapis.label(df, "person_2010")
+    assert out["gender"].tolist()[:3] == ["男", "不适用", 7]
+    assert pd.isna(out["gender"].tolist()[3])
+    assert out["prov"].tolist() == ["北京市", "北京市", 12, "北京市"]
+    assert out["pid"].tolist() == [1, 2, 3, 4]
+    # The input is left as it was.
+    assert df["gender"].tolist()[:2] == [1, -8]
+
+
+def test_label_only_the_chosen_columns(labelled_db):
+    df = pd.DataFrame({"gender": [0], "prov": [11]})
+    out = cfps_dvapis.label(df, "person_2010", columns=["gender"])
+    assert out.iloc[0].tolist() == ["女", 11]
+
+
+def test_label_says_what_is_wrong(labelled_db):
+    df = pd.DataFrame({"pid": [1], "gender": [1]})
+    with pytest.raises(LookupError, match="no value labels for table 'person_2099'"):
+        cfps_dvapis.label(df, "person_2099")
+    with pytest.raises(KeyError, match="not columns of the DataFrame: age"):
+        cfps_dvapis.label(df, "person_2010", columns=["age"])
+    with pytest.raises(KeyError, match="no value labels in person_2010 for: pid"):
+        cfps_dvapis.label(df, "person_2010", columns=["pid"])
+
+
+def test_variables_in_file_order(labelled_db):
+    df = cfps_dvapis.variables("person_2010")
+    assert df["column_name"].tolist() == ["pid", "gender"]
+    assert df["label"].tolist() == ["个人编码", "性别"]

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import select
+import shlex
 import socket
 import socketserver
 import subprocess
@@ -455,6 +456,23 @@ def test_every_gallery_notebook_runs_top_to_bottom_in_a_researchers_container(ho
     for notebook in GALLERY:
         result = host.run(f"docker exec -w /home/jovyan/examples {container} jupyter execute {notebook.name}")
         assert result.rc == 0, f"{notebook.name}:\n{result.stderr[-3000:]}"
+
+
+def test_imported_stata_data_with_labels_in_a_researchers_container(host, gallery_user):
+    """The synthetic wave converge imported: sql() reads it, label() turns a code into its Chinese label."""
+    with browser_page(instance_ip(host)) as (page, _):
+        page.goto(f"{ORIGIN}/jupyter/hub/login")
+        log_in(page, gallery_user)
+    code = (
+        "from cfps_dvapis import label, sql, variables\n"
+        "df = sql('SELECT pid, q0001 FROM adult_2010 WHERE q0001 = -8 ORDER BY pid LIMIT 1')\n"
+        "print(sql('SELECT COUNT(*) AS n FROM adult_2010').n[0], label(df, 'adult_2010').q0001[0],"
+        " variables('adult_2010').label[0])"
+    )
+    result = host.run(f"docker exec {notebook_container(gallery_user)} python -c {shlex.quote(code)}")
+    assert result.rc == 0, result.stderr
+    # 1 % of the manual's 33,600 adults; -8 is 不适用; pid's label is 个人编码.
+    assert result.stdout_bytes.decode("utf-8").split() == ["336", "不适用", "个人编码"]
 
 
 @again_if_the_host_network_changed
