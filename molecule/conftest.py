@@ -100,7 +100,7 @@ def ensure_probe_image(host):
     host.run_expect(
         [0],
         "set -e; d=$(mktemp -d); mkdir -p $d/bin; cp /bin/busybox $d/bin/; "
-        "for a in sh nc wget sleep cat ls touch id true; do ln -s busybox $d/bin/$a; done; "
+        "for a in sh nc wget sleep cat ls touch id true dd; do ln -s busybox $d/bin/$a; done; "
         f"tar -C $d -c . | docker import - {PROBE_IMAGE}; rm -rf $d",
     )
 

@@ -230,6 +230,7 @@ SHARED = {
     "hub_oauth_client_secret": "client-secret-from-the-vault",
     "hub_backend_api_token": "hub-token-from-the-vault-0123456789",
     "extra_ca_certificates": ["/etc/ssl/campus-ca.crt"],
+    "host_disk_reserve": "25G",
 }
 # What the site would otherwise write: none of it may remain anywhere.
 OLD_VALUES = ("172.17.0", "8100", "8000", "8081", "3306", "/var/www/cfps-hub", "cfps-common-data", "cfps-team-shared")
@@ -287,6 +288,8 @@ def test_shared_values_from_the_inventory_reach_every_role(tmp_path):
         "nginx_site_root": "/srv/www/cfps/current",
         "nginx_backend_upstream": "http://127.0.0.1:9100/",
         "nginx_hub_upstream": "http://127.0.0.1:9000",
+        "hub_home_reserve": "25G",
+        "docker_disk_reserve": "25G",
     }
     wrong = {name: (values[name], want) for name, want in expected.items() if values[name] != want}
     assert not wrong, f"shared values lost (got, expected): {wrong}"

@@ -13,7 +13,7 @@ import re
 
 from docker.errors import APIError
 from dockerspawner import DockerSpawner
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 __all__ = [
     "CFPSDockerSpawner",
@@ -21,6 +21,7 @@ __all__ = [
     "active_server_limit",
     "host_memory_bytes",
     "parse_bytes",
+    "request_home",
     "wait_for_port",
 ]
 
@@ -113,6 +114,34 @@ async def wait_for_port(ip, port, timeout, died=None, interval=0.05, died_every=
     return False
 
 
+async def request_home(socket_path: str, name: str, timeout: float) -> str:
+    """Ask the root helper behind socket_path (cfps_home_storage) for name's home folder.
+
+    The helper makes, grows and mounts the home's own filesystem; its path is
+    returned. Any other answer raises RuntimeError with the helper's reason,
+    which the researcher reads on the spawn page.
+    """
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(socket_path), timeout)
+    except (OSError, TimeoutError) as err:
+        raise RuntimeError(f"{HOME_FAILED} (home helper {socket_path}: {err})") from err
+    try:
+        writer.write(f"{name}\n".encode())
+        await writer.drain()
+        line = (await asyncio.wait_for(reader.readline(), timeout)).decode(errors="replace").strip()
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    status, _, detail = line.partition(" ")
+    if status != "ok" or not detail.startswith("/"):
+        raise RuntimeError(f"{HOME_FAILED} ({line or 'no answer from the home helper'})")
+    return detail
+
+
+HOME_FAILED = "主目录无法准备，请联系管理员。Your home folder could not be prepared; please tell the administrator."
+
+
 class StartLine:
     """At most `size` servers starting at once; the others wait their turn in arrival order.
 
@@ -162,6 +191,10 @@ class CFPSDockerSpawner(DockerSpawner):
       saw a ready server up to about 1.5 s late (benchmarks/spawn.py). A
       container that died while starting ends the wait at once, and the hub
       reports it.
+    - Home: with home_socket set, the root helper behind it first makes the
+      user's home filesystem, its size the disk quota (cfps_home_storage),
+      and the volume home_volume is bound to it; the config mounts that
+      volume as the home.
     """
 
     start_concurrency = Integer(
@@ -178,6 +211,17 @@ class CFPSDockerSpawner(DockerSpawner):
         help="Seconds `docker stop` waits for the server to exit before it is killed.",
     )
 
+    home_socket = Unicode(
+        "",
+        config=True,
+        help="Socket of the home helper (cfps_home_storage); empty: homes are plain Docker volumes, no quota.",
+    )
+    home_volume = Unicode(
+        "jupyterhub-home-{username}",
+        config=True,
+        help="With home_socket: the Docker volume bound to the user's home folder (mount it at the home).",
+    )
+
     _line = None  # one line for the whole hub (every spawner of this class)
 
     @property
@@ -187,8 +231,20 @@ class CFPSDockerSpawner(DockerSpawner):
             cls._line = StartLine(self.start_concurrency)
         return cls._line
 
+    async def prepare_home_volume(self):
+        """Have the helper make the home's filesystem, and bind the home volume to it."""
+        path = await request_home(self.home_socket, self.escaped_name, self.start_timeout)
+        name = self.home_volume.format(username=self.escaped_name)
+        opts = {"type": "none", "o": "bind", "device": path}
+        # Docker hands back an existing volume of that name as it is.
+        volume = await self.docker("create_volume", name=name, driver="local", driver_opts=opts)
+        if volume.get("Driver") != "local" or (volume.get("Options") or {}) != opts:
+            raise RuntimeError(f"{HOME_FAILED} (volume {name} exists but is not bound to {path})")
+
     async def start(self, *args, **kwargs):
         async with self.start_line.turn(self):
+            if self.home_socket:
+                await self.prepare_home_volume()
             ip, port = await super().start(*args, **kwargs)
             await wait_for_port(ip, port, self.http_timeout, died=self._server_died)
         return ip, port

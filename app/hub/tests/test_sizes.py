@@ -4,12 +4,13 @@ import os
 import re
 from pathlib import Path
 
+import cfps_home_storage
 import pytest
 import yaml
 from jupyterhub.traitlets import ByteSpecification
 from traitlets import HasTraits
 
-from cfps_jupyterhub import SIZE_PATTERN, active_server_limit, host_memory_bytes, meminfo_bytes, parse_bytes
+from cfps_jupyterhub import SIZE_PATTERN, UNITS, active_server_limit, host_memory_bytes, meminfo_bytes, parse_bytes
 
 ROOT = Path(__file__).resolve().parents[3]
 GIB = 1024**3
@@ -82,17 +83,17 @@ def test_parse_bytes_wants_a_string(value):
 
 
 def validate_pattern():
-    """The pattern roles/hub/tasks/validate.yml checks hub_mem_limit with (a fullmatch)."""
-    tasks = yaml.safe_load((ROOT / "roles/hub/tasks/validate.yml").read_text(encoding="utf-8"))
-    (task,) = [t for t in tasks if t["name"] == "validate | Check the memory limit"]
-    (cond,) = task["ansible.builtin.assert"]["that"]
-    match = re.fullmatch(r"hub_mem_limit \| string is regex\('([^']*)', match_type='fullmatch'\)", cond)
-    assert match, cond
-    return match[1]
+    """The pattern roles/hub validates sizes with (vars/main.yml __hub_size_pattern, a fullmatch)."""
+    role_vars = yaml.safe_load((ROOT / "roles/hub/vars/main.yml").read_text(encoding="utf-8"))
+    tasks = (ROOT / "roles/hub/tasks/validate.yml").read_text(encoding="utf-8")
+    for name in ("hub_mem_limit", "hub_home_quota", "hub_home_reserve"):
+        assert f"{name} | string is regex(__hub_size_pattern, match_type='fullmatch')" in tasks
+    return role_vars["__hub_size_pattern"]
 
 
-def test_the_role_validates_with_the_same_pattern():
-    assert validate_pattern() == SIZE_PATTERN
+def test_the_role_and_both_helpers_validate_with_the_same_pattern():
+    assert validate_pattern() == SIZE_PATTERN == cfps_home_storage.SIZE_PATTERN
+    assert cfps_home_storage.UNITS == UNITS
 
 
 @pytest.mark.parametrize("text", [*GOOD, *BAD])

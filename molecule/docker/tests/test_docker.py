@@ -51,6 +51,95 @@ def test_uid_1000_uses_the_volumes(host):
     host.run("rm -f /srv/cfps/team-shared/from-container /srv/cfps/common-data/readme.txt")
 
 
+TEAM_QUOTA = 64 * 1024**2  # docker_team_shared_quota in molecule/resources/vars/test-host.yml
+
+
+def test_team_folder_is_a_filesystem_of_its_own(host):
+    image = host.file("/var/lib/cfps-hub/team-shared.img")
+    assert image.size == TEAM_QUOTA and image.mode == 0o600 and image.user == "root"
+    # Allocated up front: every block is on the disk already.
+    assert int(host.check_output(f"stat -c %b {image.path}")) * 512 >= TEAM_QUOTA
+    source, fstype, options = host.check_output("findmnt -n -o SOURCE,FSTYPE,OPTIONS /srv/cfps/team-shared").split()
+    assert source.startswith("/dev/loop") and fstype == "ext4" and {"nodev", "nosuid"} <= set(options.split(","))
+    # From fstab: mounted again at every boot, before Docker.
+    fstab = [line.split() for line in host.file("/etc/fstab").content_string.splitlines() if line.strip()]
+    assert [image.path, "/srv/cfps/team-shared", "ext4", "loop,nodev,nosuid", "0", "0"] in fstab
+    # The researchers see no lost+found.
+    assert not host.file("/srv/cfps/team-shared/lost+found").exists
+
+
+def test_writing_past_the_team_quota_fails_in_the_team_folder_only(host):
+    ensure_probe_image(host)
+    cmd = (
+        f"docker run --rm --user 1000:100 -v cfps-team-shared:/shared {PROBE_IMAGE} "
+        "sh -c 'dd if=/dev/zero of=/shared/big.bin bs=1048576 count=100 2>&1'"
+    )
+    try:
+        out = host.run(cmd)
+        assert out.rc == 1 and "No space left on device" in out.stdout
+        written = int(host.file("/srv/cfps/team-shared/big.bin").size)
+        assert TEAM_QUOTA * 0.75 <= written <= TEAM_QUOTA
+        # The host's own disk goes on.
+        host.run_expect([0], "head -c 100000000 /dev/zero > /var/tmp/host.bin && rm /var/tmp/host.bin")
+    finally:
+        host.run("rm -f /srv/cfps/team-shared/big.bin")
+    host.run_expect([0], f"docker run --rm --user 1000:100 -v cfps-team-shared:/shared {PROBE_IMAGE} touch /shared/ok")
+    host.run("rm -f /srv/cfps/team-shared/ok")
+
+
+def test_a_team_folder_from_before_the_quota_moves_in_and_a_raised_quota_grows_it(host):
+    # A folder and image of this test's own, through the role's quota tasks alone.
+    folder, image = "/srv/test-team", "/var/lib/cfps-hub/test-team.img"
+    play = ROOT / "molecule/docker/team-quota-only.yml"
+    own = {"docker_team_shared_dir": folder, "docker_team_shared_image": image}
+    host.run_expect([0], f"install -d -o 1000 -g 100 {folder}/sub && echo thesis > {folder}/sub/paper.txt")
+    host.run_expect([0], f"chown 1000:100 {folder}/sub/paper.txt")
+    try:
+        result = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "64M"})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert host.run(f"mountpoint -q {folder}").rc == 0
+        paper = host.file(f"{folder}/sub/paper.txt")
+        assert paper.content_string == "thesis\n" and paper.uid == 1000
+        assert not host.file(f"{folder}/lost+found").exists
+        # Nothing left under the mount point.
+        host.run_expect([0], f'umount {folder} && [ -z "$(ls -A {folder})" ] && mount {folder}')
+        again = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "64M"})
+        assert recap(again)["changed"] == 0
+        # Raised: the image and the mounted filesystem grow, the files stay.
+        before = int(host.check_output(f"df -B1 --output=size {folder}").split()[-1])
+        grown = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "96M"})
+        assert grown.returncode == 0, grown.stdout[-3000:]
+        assert host.file(image).size == 96 * 1024**2
+        assert int(host.check_output(f"df -B1 --output=size {folder}").split()[-1]) > before + 16 * 1024**2
+        assert host.file(f"{folder}/sub/paper.txt").content_string == "thesis\n"
+        # Lowered again: nothing is shrunk, nothing changes.
+        lowered = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "64M"})
+        assert recap(lowered)["changed"] == 0 and host.file(image).size == 96 * 1024**2
+    finally:
+        host.run(f"umount {folder}; sed -i '\\#^{image} #d' /etc/fstab; rm -rf {folder} {image}")
+
+
+def test_a_team_quota_that_eats_the_reserve_is_refused_before_any_change(host):
+    free = int(host.check_output("df -B1 --output=avail /var/lib/cfps-hub").split()[-1])
+    result = run_playbook(
+        ROOT / "molecule/docker/converge.yml", extra_vars={"docker_team_shared_quota": f"{free // 1024**2}M"}
+    )
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    out = flat(result.stdout)
+    assert "does not fit" in out and "docker_disk_reserve (10G) stays for the host" in out
+    assert host.file("/var/lib/cfps-hub/team-shared.img").size == TEAM_QUOTA
+
+
+def test_bad_team_quota_is_refused(host):
+    result = run_playbook(ROOT / "molecule/docker/converge.yml", extra_vars={"docker_team_shared_quota": "20GB"})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "docker_team_shared_quota must be a size of at least 32M such as 20G, or empty for no quota (got 20GB)" in (
+        flat(result.stdout)
+    )
+
+
 def test_containers_survive_a_daemon_restart(host):
     ensure_probe_image(host)
     host.run("docker rm -f cfps-live-restore")

@@ -63,7 +63,7 @@ def pyexec(host, name, code):
 
 
 def test_units_active_and_enabled(host):
-    for unit in ("jupyterhub", "jupyterhub-proxy"):
+    for unit in ("jupyterhub", "jupyterhub-proxy", "cfps-home-storage.socket", "cfps-homes.service"):
         svc = host.service(unit)
         assert svc.is_running and svc.is_enabled, unit
 
@@ -153,7 +153,8 @@ def test_hub_config_limits_come_from_the_helper(host):
 def test_mounts_and_limits(host, server):
     info = json.loads(host.check_output(f"docker inspect {server}"))[0]
     mounts = {m["Destination"]: m for m in info["Mounts"]}
-    assert mounts["/home/jovyan"]["Name"].startswith("jupyterhub-user-alice")
+    # hub_home_quota is set: the home is the volume bound to the user's own filesystem.
+    assert mounts["/home/jovyan"]["Name"] == "jupyterhub-home-alice-5f01"
     assert mounts["/home/jovyan"]["RW"] is True
     assert mounts["/home/jovyan/data"]["Name"] == "cfps-common-data" and mounts["/home/jovyan/data"]["RW"] is False
     assert mounts["/home/jovyan/team-shared"]["Name"] == "cfps-team-shared" and mounts["/home/jovyan/team-shared"]["RW"]
@@ -282,8 +283,7 @@ open(sys.argv[1] + ".done", "w").close()
 
 def test_a_fork_bomb_stops_at_the_pids_limit(host, server):
     # Read from the host: the home volume's folder.
-    home = host.check_output("docker volume inspect -f '{{.Mountpoint}}' jupyterhub-user-alice-5f01")
-    result = f"{home}/forkbomb.json"
+    result = f"{HOMES}/alice-5f01/forkbomb.json"
     host.run(f"rm -f {result} {result}.done")
     host.run_expect([0], f"docker exec -d {server} python3 -c {shlex.quote(FORK)} /home/jovyan/forkbomb.json")
     try:
@@ -344,6 +344,169 @@ def test_spawns_beyond_the_limit_wait_in_line_and_all_start(host):
         host.run(f"rm -f {' '.join(f'/tmp/{u}.code /tmp/{u}.progress' for u in users)}")
 
 
+HOMES = "/srv/cfps/homes"
+IMAGES = "/var/lib/cfps-hub/homes"
+QUOTA = 64 * 1024**2  # hub_home_quota in converge.yml
+HELPER = "/usr/local/sbin/cfps-home-storage"
+# Writes zeros in 1 MiB blocks to argv[1], at most argv[2] MiB, and prints the
+# bytes written and the errno that stopped it ("None": none).
+FILL = """
+import os, sys
+written, err = 0, None
+try:
+    with open(sys.argv[1], "wb", buffering=0) as f:
+        for _ in range(int(sys.argv[2])):
+            written += f.write(bytes(1024 * 1024))
+        os.fsync(f.fileno())
+except OSError as e:
+    err = e.errno
+print(written, err)
+"""
+ENOSPC = 28
+
+
+def start_server(host, user):
+    """Start user's server through the hub API and wait until it is ready; its container's name."""
+    api(host, "POST", f"/users/{user}", expect=(201, 409))
+    api(host, "POST", f"/users/{user}/server", expect=(201, 202, 400))
+    host.run_expect(
+        [0],
+        f"curl -sN --max-time 300 -H 'Authorization: token {TOKEN}' {API}/users/{user}/server/progress"
+        " | grep -q '\"ready\": *true'",
+    )
+    return f"jupyter-{user.replace('_', '-5f')}"
+
+
+def stop_server(host, user):
+    api(host, "DELETE", f"/users/{user}/server", expect=(202, 204))
+    name = f"jupyter-{user.replace('_', '-5f')}"
+    host.run_expect([0], f"timeout 120 sh -c 'while docker inspect {name} >/dev/null 2>&1; do sleep 0.5; done'")
+
+
+def fill(host, name, path, mib):
+    """Write mib MiB to path inside container name: (bytes written, errno or None)."""
+    out = host.check_output(f"docker exec {name} python3 -c {shlex.quote(FILL)} {path} {mib}")
+    written, err = out.split()
+    return int(written), None if err == "None" else int(err)
+
+
+def helper(host, name, **overrides):
+    """Run the home helper by hand, as its socket service does, with some arguments changed."""
+    unit = host.file("/etc/systemd/system/cfps-home-storage@.service").content_string
+    argv = shlex.split(next(line for line in unit.splitlines() if line.startswith("ExecStart=")).split("=", 1)[1])
+    for key, value in overrides.items():
+        argv[argv.index(f"--{key}") + 1] = value
+    return host.run(f"echo {name} | {shlex.join(argv)}")
+
+
+def test_each_home_is_a_filesystem_of_its_own(host, server):
+    # alice's home: an ext4 image of exactly the quota, allocated up front, root only.
+    image = host.file(f"{IMAGES}/alice-5f01.img")
+    assert image.size == QUOTA and image.mode == 0o600 and image.user == "root"
+    assert int(host.check_output(f"stat -c %b {image.path}")) * 512 >= QUOTA
+    assert host.file(IMAGES).mode == 0o700
+    source, fstype, options = host.check_output(f"findmnt -n -o SOURCE,FSTYPE,OPTIONS {HOMES}/alice-5f01").split()
+    assert source.startswith("/dev/loop") and fstype == "ext4"
+    assert {"nodev", "nosuid"} <= set(options.split(","))
+    # Mounted at boot before Docker starts any container.
+    assert "docker.service" in host.check_output("systemctl show -p Before --value cfps-homes.service").split()
+    # Inside, the researcher's df shows the quota as the disk's size.
+    size = int(host.check_output(f"docker exec {server} df -B1 --output=size /home/jovyan").split()[-1])
+    assert QUOTA * 0.85 <= size <= QUOTA
+
+
+def test_writing_past_the_quota_fails_and_others_keep_writing(host, server):
+    bob = start_server(host, "bob")
+    try:
+        written, err = fill(host, server, "/home/jovyan/big.bin", 200)
+        assert err == ENOSPC
+        # ext4's journal and tables take a little of it.
+        assert QUOTA * 0.75 <= written <= QUOTA
+        # alice's home is full; bob's home, the team folder, the hub and MariaDB are not.
+        assert fill(host, bob, "/home/jovyan/data.bin", 32) == (32 * 1024**2, None)
+        assert fill(host, bob, "/home/jovyan/team-shared/bob.bin", 8) == (8 * 1024**2, None)
+        assert hub_healthy(host)
+        assert host.service("mariadb").is_running
+        host.run_expect([0], "mysql -N -e 'SELECT 1'")
+    finally:
+        host.run(f"rm -f {HOMES}/alice-5f01/big.bin {HOMES}/bob/data.bin /srv/cfps/team-shared/bob.bin")
+        stop_server(host, "bob")
+    # Deleting frees the space again.
+    assert fill(host, server, "/home/jovyan/small.bin", 8) == (8 * 1024**2, None)
+    host.run(f"rm -f {HOMES}/alice-5f01/small.bin")
+
+
+def test_the_home_and_its_quota_outlive_the_server(host):
+    name = start_server(host, "carol")
+    host.run_expect([0], f"docker exec {name} sh -c 'echo kept > /home/jovyan/note.txt'")
+    stop_server(host, "carol")
+    assert host.run(f"docker inspect {name}").rc != 0  # the container went; the home stays
+    name = start_server(host, "carol")
+    try:
+        assert host.check_output(f"docker exec {name} cat /home/jovyan/note.txt") == "kept"
+        written, err = fill(host, name, "/home/jovyan/big.bin", 200)
+        assert err == ENOSPC and written <= QUOTA
+    finally:
+        host.run(f"rm -f {HOMES}/carol/big.bin")
+        stop_server(host, "carol")
+
+
+def test_a_home_from_before_quotas_is_copied_in_and_kept(host):
+    # A plain volume jupyterhub-user-<name>, as the hub made them before quotas.
+    config = host.file("/etc/jupyterhub/jupyterhub_config.py").content_string
+    image = config.split('c.DockerSpawner.image = "', 1)[1].split('"', 1)[0]
+    host.run_expect([0], "docker volume create jupyterhub-user-dave")
+    host.run_expect(
+        [0],
+        f"docker run --rm -v jupyterhub-user-dave:/home/jovyan {image} "
+        "sh -c 'echo from-before > /home/jovyan/thesis.txt'",
+    )
+    name = start_server(host, "dave")
+    try:
+        assert host.check_output(f"docker exec {name} cat /home/jovyan/thesis.txt") == "from-before"
+        # The old volume is left as it was: the operator removes it.
+        old = host.check_output("docker volume inspect -f '{{.Mountpoint}}' jupyterhub-user-dave")
+        assert host.file(f"{old}/thesis.txt").content_string.strip() == "from-before"
+        written, err = fill(host, name, "/home/jovyan/big.bin", 200)
+        assert err == ENOSPC and written <= QUOTA
+    finally:
+        host.run(f"rm -f {HOMES}/dave/big.bin")
+        stop_server(host, "dave")
+
+
+def test_files_restored_into_a_homes_folder_are_taken_in(host):
+    # A backup restored on a new host puts the files in the folder, with no image yet.
+    host.run_expect([0], f"install -d -o 1000 -g 100 {HOMES}/erin && echo restored > {HOMES}/erin/paper.txt")
+    host.run_expect([0], f"chown 1000:100 {HOMES}/erin/paper.txt")
+    name = start_server(host, "erin")
+    try:
+        assert host.check_output(f"docker exec {name} cat /home/jovyan/paper.txt") == "restored"
+        assert host.run(f"mountpoint -q {HOMES}/erin").rc == 0
+        assert host.file(f"{IMAGES}/erin.img").size == QUOTA
+    finally:
+        stop_server(host, "erin")
+
+
+def test_a_raised_quota_grows_the_home_and_the_reserve_refuses_a_new_one(host):
+    # gina's home is made at 64M, then the helper runs with a quota of 96M: it grows, files kept.
+    assert helper(host, "gina").stdout.strip() == f"ok {HOMES}/gina"
+    host.run_expect([0], f"echo kept > {HOMES}/gina/note.txt")
+    answer = helper(host, "gina", quota="96M")
+    assert answer.rc == 0, answer.stdout + answer.stderr
+    assert host.file(f"{IMAGES}/gina.img").size == 96 * 1024**2
+    size = int(host.check_output(f"df -B1 --output=size {HOMES}/gina").split()[-1])
+    assert size > QUOTA
+    assert host.file(f"{HOMES}/gina/note.txt").content_string == "kept\n"
+    # A reserve larger than the free disk: a new home is refused, nothing is left behind.
+    free = int(host.check_output(f"df -B1 --output=avail {IMAGES}").split()[-1])
+    answer = helper(host, "hank", reserve=str(free))
+    assert answer.rc == 1
+    assert "it keeps for the database and logs" in answer.stdout and answer.stdout.startswith("error ")
+    assert not host.file(f"{IMAGES}/hank.img").exists and not host.file(f"{IMAGES}/hank.img.new").exists
+    # A name that is not an escaped user name is refused.
+    assert helper(host, "../etc").stdout.startswith("error not an escaped user name")
+
+
 def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 
@@ -377,3 +540,21 @@ def test_bad_memory_limit_is_refused(host):
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
     assert "hub_mem_limit must be a size such as 2G or 512M (got 2GB)" in flat(result.stdout)
+
+
+def test_bad_home_quota_is_refused(host):
+    result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars={"hub_home_quota": "10GB"})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert (
+        "hub_home_quota must be a size of at least 32M such as 10G or 512M, or empty for no quota (got 10GB)"
+        in flat(result.stdout)
+    )
+
+
+def test_the_quota_cannot_be_taken_away_from_existing_homes(host, server):
+    result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars={"hub_home_quota": ""})
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert "hub_home_quota is empty, but" in flat(result.stdout)
+    assert "homes with a quota are in /var/lib/cfps-hub/homes" in flat(result.stdout)

@@ -325,6 +325,14 @@ def test_reboot_then_log_in_again_and_the_files_are_there(host):
             'print(open("kept.txt").read().strip(), int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))',
         )
         expect(output).to_contain_text(f"before-reboot {expected}")
+    # The home came back at boot as the filesystem of its own (hub_home_quota 256M
+    # here), so the quota still holds: writing past it fails.
+    container = notebook_container(user)
+    assert host.run(f"mountpoint -q /srv/cfps/homes/{container.removeprefix('jupyter-')}").rc == 0
+    out = host.run(
+        f"docker exec {container} sh -c 'head -c 300M /dev/zero 2>&1 >/home/jovyan/big.bin; rm /home/jovyan/big.bin'"
+    )
+    assert "No space left on device" in out.stdout
 
 
 @again_if_the_host_network_changed
