@@ -3,8 +3,8 @@
 Every handler and dependency is `async def` but does nothing blocking itself:
 request bodies are read asynchronously, and all database and argon2 work goes
 to the worker thread pool through `run_in_threadpool`. The settings, the
-service and the userinfo cache live in `app.state`; routes reach them through
-the dependencies of `web.deps`.
+service and the userinfo cache live in `app.state.ctx` (`web.deps.Ctx`); a route
+takes at most one FastAPI dependency (see `web.deps`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .config import Settings, load_settings
 from .service import Service
 from .web import accounts, health, oauth
 from .web.common import BadRequest, Halt, err, safe_local_path
-from .web.deps import TokenCache
+from .web.deps import Ctx, TokenCache
 from .web.guard import SECURITY_HEADERS, GuardMiddleware
 
 __all__ = ["SECURITY_HEADERS", "GuardMiddleware", "create_app", "safe_local_path"]
@@ -69,9 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.service = svc
-    app.state.token_cache = TokenCache(svc, settings.userinfo_cache_seconds)
+    app.state.ctx = Ctx(settings, svc, TokenCache(svc, settings.userinfo_cache_seconds))
     app.add_middleware(GuardMiddleware, allowed_origins=settings.allowed_origins, root_path=settings.root_path)
     app.add_exception_handler(BadRequest, _bad_request)
     app.add_exception_handler(Halt, _halt)

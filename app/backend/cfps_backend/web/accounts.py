@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from ..i18n import message
 from ..service import Failure
 from .common import body_schema, err, fail, lang_of
-from .deps import Body, ServiceDep, SettingsDep, TokenCacheDep, client_ip
+from .deps import Body, client_ip
 
 router = APIRouter()
 
@@ -23,8 +23,8 @@ router = APIRouter()
         ["username", "password", "invite_code"],
     ),
 )
-async def register(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep):
-    p = body.values
+async def register(request: Request, body: Body):
+    p, settings = body.values, body.ctx.settings
     for f in ("username", "password", "invite_code"):
         if not p.get(f):
             return err(request, "field_required", 400, f)
@@ -34,7 +34,7 @@ async def register(request: Request, body: Body, settings: SettingsDep, svc: Ser
         return err(request, "invite_invalid", 400, "invite_code")
     if len(p["password"]) > settings.password_max_length:
         return err(request, "password_too_long", 400, "password", n=settings.password_max_length)
-    out = await run_in_threadpool(svc.register, client_ip(request), p["username"], p["password"], p["invite_code"])
+    out = await run_in_threadpool(body.ctx.svc.register, client_ip(request), p["username"], p["password"], p["invite_code"])
     if isinstance(out, Failure):
         return fail(request, out)
     return JSONResponse({"username": out, "message": "ok"}, status_code=201)
@@ -48,8 +48,8 @@ async def register(request: Request, body: Body, settings: SettingsDep, svc: Ser
         ["username", "password", "new_password"],
     ),
 )
-async def change_password(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep, cache: TokenCacheDep):
-    p = body.values
+async def change_password(request: Request, body: Body):
+    p, settings = body.values, body.ctx.settings
     for f in ("username", "password", "new_password"):
         if not p.get(f):
             return err(request, "field_required", 400, f)
@@ -57,8 +57,9 @@ async def change_password(request: Request, body: Body, settings: SettingsDep, s
         return err(request, "invalid_credentials", 401, "password")
     if len(p["new_password"]) > settings.password_max_length:
         return err(request, "password_too_long", 400, "new_password", n=settings.password_max_length)
+    svc = body.ctx.svc
     out = await run_in_threadpool(svc.change_password, client_ip(request), p["username"], p["password"], p["new_password"])
     if isinstance(out, Failure):
         return fail(request, out)
-    cache.clear()  # this process's cached userinfo answers for the revoked tokens
+    body.ctx.cache.clear()  # this process's cached userinfo answers for the revoked tokens
     return JSONResponse({"message": message("password_changed", lang_of(request))})

@@ -1,12 +1,17 @@
-"""FastAPI dependencies: the settings, the service, the userinfo cache, the
-request body, and the token endpoint's client authentication with its rate
-limit.
+"""The application context and the FastAPI dependencies, at most one per route.
+
+FastAPI resolves each dependency (and each declared query parameter)
+separately, about 10 µs per request on a 2-core server, as much as a short
+route's own work. So a route takes at most ONE dependency, which returns all
+it needs: `Body` (the context and the request body) or `AuthenticatedClient`
+(the context, the token request's form and the registered client it
+authenticated as, after the rate limit); the steps inside are plain
+functions. Routes that need only the context (the settings, the service and
+the userinfo cache, built once per process) read it with `ctx_of(request)`.
 
 All are `async def` and do no blocking work themselves (FastAPI would run a
 plain `def` dependency in the worker thread pool, which the argon2 and DB work
-needs); the DB checks go to that pool through `run_in_threadpool`. Each
-dependency costs FastAPI some microseconds per request, so plain values (the
-client's address) are helpers, not dependencies.
+needs); the DB checks go to that pool through `run_in_threadpool`.
 """
 
 from __future__ import annotations
@@ -55,16 +60,17 @@ class TokenCache:
         self._entries.clear()
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+@dataclass(frozen=True)
+class Ctx:
+    """What the routes use of the application (in `app.state.ctx`)."""
+
+    settings: Settings
+    svc: Service
+    cache: TokenCache
 
 
-async def get_service(request: Request) -> Service:
-    return request.app.state.service
-
-
-async def get_token_cache(request: Request) -> TokenCache:
-    return request.app.state.token_cache
+def ctx_of(request: Request) -> Ctx:
+    return request.app.state.ctx
 
 
 def client_ip(request: Request) -> str:
@@ -75,20 +81,21 @@ def client_ip(request: Request) -> str:
 
 
 @dataclass(frozen=True)
-class Params:
-    """The body's parameters, and whether they came as JSON."""
+class Posted:
+    """The context, the body's parameters, and whether they came as JSON."""
 
+    ctx: Ctx
     values: dict[str, str]
     is_json: bool
 
 
-async def body_params(request: Request) -> Params:
+async def body_params(request: Request) -> Posted:
     """Form or flat JSON; an unreadable body is a BadRequest (400/413/415)."""
     values, is_json = await read_params(request)
-    return Params(values, is_json)
+    return Posted(ctx_of(request), values, is_json)
 
 
-async def token_params(request: Request) -> dict[str, str]:
+async def _token_params(request: Request) -> dict[str, str]:
     """The token endpoint's form (RFC 6749: no JSON), errors in OAuth form."""
     try:
         values, _ = await read_params(request, allow_json=False)
@@ -99,13 +106,6 @@ async def token_params(request: Request) -> dict[str, str]:
             )
         ) from None
     return values
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServiceDep = Annotated[Service, Depends(get_service)]
-TokenCacheDep = Annotated[TokenCache, Depends(get_token_cache)]
-Body = Annotated[Params, Depends(body_params)]
-TokenForm = Annotated[dict[str, str], Depends(token_params)]
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class ClientCredentials:
         return {"WWW-Authenticate": 'Basic realm="cfps-backend", charset="UTF-8"'} if self.basic else {}
 
 
-async def client_credentials(request: Request, p: TokenForm) -> ClientCredentials:
+def _client_credentials(request: Request, p: dict[str, str]) -> ClientCredentials:
     """HTTP Basic or client_id + client_secret in the body, not both."""
     basic = None
     auth = request.headers.get("authorization")
@@ -145,26 +145,33 @@ async def client_credentials(request: Request, p: TokenForm) -> ClientCredential
     return creds
 
 
-async def token_rate_limit(
-    request: Request, creds: Annotated[ClientCredentials, Depends(client_credentials)], svc: ServiceDep
-) -> ClientCredentials:
-    """The rate limit of client authentication: an address that failed it too
-    often tries no more secrets; other addresses (the hub's) are not affected."""
+@dataclass(frozen=True)
+class TokenCall:
+    """The context, the token request's form and the client it authenticated as."""
+
+    ctx: Ctx
+    params: dict[str, str]
+    client: Client
+
+
+async def authenticated_client(request: Request) -> TokenCall:
+    """The form, the client's credentials, the rate limit (an address that
+    failed client authentication too often tries no more secrets; other
+    addresses, the hub's, are not affected), then the registered client the
+    request authenticated as, or 401."""
+    ctx = ctx_of(request)
+    p = await _token_params(request)
+    creds = _client_credentials(request, p)
+    svc = ctx.svc
     throttled = await run_in_threadpool(svc.token_throttled, client_ip(request), creds.client_id)
     if throttled:
         raise Halt(oauth_error(request, "rate_limited", 429, headers={"Retry-After": str(throttled.retry_after)}))
-    return creds
-
-
-async def authenticated_client(
-    request: Request, creds: Annotated[ClientCredentials, Depends(token_rate_limit)], svc: ServiceDep
-) -> Client:
-    """The registered client the request authenticated as, or 401."""
     client = svc.authenticate_client(creds.client_id, creds.secret)  # in memory, constant time
     if client is None:
         await run_in_threadpool(svc.client_auth_failed, client_ip(request), creds.client_id)
         raise Halt(oauth_error(request, "invalid_client", 401, headers=creds.challenge))
-    return client
+    return TokenCall(ctx, p, client)
 
 
-AuthenticatedClient = Annotated[Client, Depends(authenticated_client)]
+Body = Annotated[Posted, Depends(body_params)]
+AuthenticatedClient = Annotated[TokenCall, Depends(authenticated_client)]

@@ -10,10 +10,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from .. import audit
-from ..config import Settings
 from ..i18n import message
 from ..security import valid_code_challenge
-from ..service import AuthzRequest, Failure, Service
+from ..service import AuthzRequest, Failure
 from .common import (
     NO_STORE,
     OAUTH_PARAMS,
@@ -24,9 +23,10 @@ from .common import (
     fail,
     oauth_error,
     parse_bearer,
+    query_doc,
     safe_local_path,
 )
-from .deps import AuthenticatedClient, Body, ServiceDep, SettingsDep, TokenCache, TokenCacheDep, TokenForm, client_ip
+from .deps import AuthenticatedClient, Body, Ctx, client_ip, ctx_of
 
 router = APIRouter()
 
@@ -40,11 +40,11 @@ _OAUTH_PROPS = {
 }
 
 
-def check_authz(request: Request, settings: Settings, p: dict[str, str]) -> AuthzRequest | JSONResponse | tuple[str, str]:
+def check_authz(request: Request, ctx: Ctx, p: dict[str, str]) -> AuthzRequest | JSONResponse | tuple[str, str]:
     """Validate OAuth params. Returns AuthzRequest; a JSONResponse (400,
     never a redirect) for a bad client/redirect_uri; or (error, redirect)
     for errors that are reported back to the registered redirect_uri."""
-    client = settings.clients.get(p.get("client_id") or "")
+    client = ctx.settings.clients.get(p.get("client_id") or "")
     if client is None:
         audit.event("authorize_rejected", logging.WARNING, reason="unknown_client", ip=client_ip(request))
         return err(request, "invalid_client", 400, "client_id")
@@ -67,30 +67,27 @@ def check_authz(request: Request, settings: Settings, p: dict[str, str]) -> Auth
     return AuthzRequest(client, redirect_uri, state, challenge)
 
 
-@router.get("/authorize", summary="OAuth2 authorization endpoint: validates, then 303 to the login page")
-async def authorize(
-    request: Request,
-    settings: SettingsDep,
-    client_id: str | None = None,
-    redirect_uri: str | None = None,
-    response_type: str | None = None,
-    state: str | None = None,
-    code_challenge: str | None = None,
-    code_challenge_method: str | None = None,
-    scope: str | None = None,
-):
+@router.get(
+    "/authorize",
+    summary="OAuth2 authorization endpoint: validates, then 303 to the login page",
+    openapi_extra=query_doc(
+        "client_id", "redirect_uri", "response_type", "state", "code_challenge", "code_challenge_method", "scope"
+    ),
+)
+async def authorize(request: Request):
+    ctx = ctx_of(request)
     p = {}
     for k, v in request.query_params.multi_items():
         if k in OAUTH_PARAMS:
             if k in p:  # RFC 6749 §3.1: parameters must not repeat
                 return err(request, "invalid_request", 400, k)
             p[k] = v
-    res = check_authz(request, settings, p)
+    res = check_authz(request, ctx, p)
     if isinstance(res, JSONResponse):
         return res
     if isinstance(res, tuple):
         return RedirectResponse(res[1], status_code=303)
-    return RedirectResponse(append_query(settings.login_page_url, p), status_code=303)
+    return RedirectResponse(append_query(ctx.settings.login_page_url, p), status_code=303)
 
 
 @router.post(
@@ -106,9 +103,9 @@ async def authorize(
         ["username", "password", "client_id", "redirect_uri", "response_type", "code_challenge", "code_challenge_method"],
     ),
 )
-async def login(request: Request, body: Body, settings: SettingsDep, svc: ServiceDep):
+async def login(request: Request, body: Body):
     p, is_json = body.values, body.is_json
-    res = check_authz(request, settings, p)
+    res = check_authz(request, body.ctx, p)
     if isinstance(res, JSONResponse):
         return res
     if isinstance(res, tuple):
@@ -124,7 +121,7 @@ async def login(request: Request, body: Body, settings: SettingsDep, svc: Servic
         return err(request, "field_required", 400, "password")
     if len(username) > 256 or len(password) > 1024:
         return err(request, "invalid_credentials", 401, "password")
-    out = await run_in_threadpool(svc.login, client_ip(request), username, password, res)
+    out = await run_in_threadpool(body.ctx.svc.login, client_ip(request), username, password, res)
     if isinstance(out, Failure):
         return fail(request, out)
     q = {"code": out}
@@ -152,13 +149,14 @@ async def login(request: Request, body: Body, settings: SettingsDep, svc: Servic
         json_too=False,
     ),
 )
-async def token(request: Request, p: TokenForm, client: AuthenticatedClient, svc: ServiceDep):
+async def token(request: Request, call: AuthenticatedClient):
+    p = call.params
     if p.get("grant_type") != "authorization_code":
         return oauth_error(request, "unsupported_grant_type", 400)
     if not p.get("code") or len(p["code"]) > 256:
         return oauth_error(request, "invalid_request", 400, "code missing")
     out = await run_in_threadpool(
-        svc.redeem, client_ip(request), client, p["code"], p.get("redirect_uri"), p.get("code_verifier")
+        call.ctx.svc.redeem, client_ip(request), call.client, p["code"], p.get("redirect_uri"), p.get("code_verifier")
     )
     if isinstance(out, Failure):
         return oauth_error(request, "invalid_grant", 400)
@@ -167,7 +165,8 @@ async def token(request: Request, p: TokenForm, client: AuthenticatedClient, svc
 
 
 @router.get("/userinfo", summary="User claims for a Bearer access token (header only)")
-async def userinfo(request: Request, settings: SettingsDep, cache: TokenCacheDep):
+async def userinfo(request: Request):
+    ctx = ctx_of(request)
     if "access_token" in request.query_params:
         return JSONResponse(
             {"error": "invalid_request", "error_description": "token in query not accepted"},
@@ -181,48 +180,41 @@ async def userinfo(request: Request, settings: SettingsDep, cache: TokenCacheDep
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="cfps-backend"'},
         )
-    info = await cache.lookup(tok)
+    info = await ctx.cache.lookup(tok)
     if info is None:
         return JSONResponse(
             {"error": "invalid_token", "error_description": message("invalid_token", "en")},
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="cfps-backend", error="invalid_token"'},
         )
-    client = settings.clients.get(info.client_id)
+    client = ctx.settings.clients.get(info.client_id)
     claim = client.username_claim if client else "username"
     return JSONResponse({claim: info.username, "name": info.username, "preferred_username": info.username, "sub": info.username})
 
 
-async def _logout(
-    request: Request, next_url: str | None, settings: Settings, svc: Service, cache: TokenCache
-) -> RedirectResponse:
+async def _logout(request: Request) -> RedirectResponse:
+    ctx = ctx_of(request)
     tok = parse_bearer(request)
     if tok:
-        info = await cache.lookup(tok)
+        info = await ctx.cache.lookup(tok)
         if info is not None:
-            n = await run_in_threadpool(svc.revoke_user_tokens, info.user_id)
-            cache.forget_user(info.user_id)
+            n = await run_in_threadpool(ctx.svc.revoke_user_tokens, info.user_id)
+            ctx.cache.forget_user(info.user_id)
             audit.event("logout", username=info.username, tokens_revoked=n, ip=client_ip(request))
-    return RedirectResponse(safe_local_path(next_url, settings.logout_redirect_default), status_code=303)
+    # `next` is read here, not declared: see query_doc
+    next_url = request.query_params.get("next")
+    return RedirectResponse(safe_local_path(next_url, ctx.settings.logout_redirect_default), status_code=303)
 
 
-@router.get("/logout", summary="End the session and 303 to a safe local path")
-async def logout_get(
-    request: Request,
-    settings: SettingsDep,
-    svc: ServiceDep,
-    cache: TokenCacheDep,
-    next: str | None = None,  # noqa: A002
-):
-    return await _logout(request, next, settings, svc, cache)
+@router.get("/logout", summary="End the session and 303 to a safe local path", openapi_extra=query_doc("next"))
+async def logout_get(request: Request):
+    return await _logout(request)
 
 
-@router.post("/logout", summary="End the session (revokes the Bearer token's user tokens) and 303")
-async def logout_post(
-    request: Request,
-    settings: SettingsDep,
-    svc: ServiceDep,
-    cache: TokenCacheDep,
-    next: str | None = None,  # noqa: A002
-):
-    return await _logout(request, next, settings, svc, cache)
+@router.post(
+    "/logout",
+    summary="End the session (revokes the Bearer token's user tokens) and 303",
+    openapi_extra=query_doc("next"),
+)
+async def logout_post(request: Request):
+    return await _logout(request)
