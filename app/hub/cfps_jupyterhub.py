@@ -236,8 +236,10 @@ class CFPSDockerSpawner(DockerSpawner):
         path = await request_home(self.home_socket, self.escaped_name, self.start_timeout)
         name = self.home_volume.format(username=self.escaped_name)
         opts = {"type": "none", "o": "bind", "device": path}
-        # Docker hands back an existing volume of that name as it is.
-        volume = await self.docker("create_volume", name=name, driver="local", driver_opts=opts)
+        # Docker hands back an existing volume of that name as it is; its answer
+        # lists no options after a daemon restart, so the check reads them back.
+        await self.docker("create_volume", name=name, driver="local", driver_opts=opts)
+        volume = await self.docker("inspect_volume", name)
         if volume.get("Driver") != "local" or (volume.get("Options") or {}) != opts:
             raise RuntimeError(f"{HOME_FAILED} (volume {name} exists but is not bound to {path})")
 
