@@ -11,7 +11,6 @@ https://hub.example.test:18443, the way a port forward presents it.
 """
 
 import base64
-import functools
 import os
 import re
 import secrets
@@ -28,7 +27,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
@@ -65,6 +63,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The browser, in a network namespace of its own (see chromium_netns.py).
+CHROMIUM = Path(__file__).with_name("chromium_netns.py")
+
+
 class _Relay(socketserver.BaseRequestHandler):
     def handle(self):
         with socket.create_connection(self.server.target) as upstream:
@@ -79,46 +81,19 @@ class _Relay(socketserver.BaseRequestHandler):
 
 
 @contextmanager
-def loopback_port(ip, port):
-    """A port on 127.0.0.1 forwarded to ip:port, as the demo's `docker run -p` is.
-
-    Chromium drops every request that is not on loopback when a network
-    interface changes (ERR_NETWORK_CHANGED), and the other scenarios running
-    beside this one create and remove Docker networks all the time.
-    """
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Relay)
-    server.daemon_threads = True
-    server.target = (ip, port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def again_if_the_host_network_changed(test):
-    """Run a browser test once more when Chromium aborted it with ERR_NETWORK_CHANGED.
-
-    That error comes from the machine, never from the platform: Chromium drops
-    its requests (loopback ones too) whenever an interface appears or goes,
-    and the scenarios running beside this one create and remove Docker
-    networks. Only tests whose researcher is new each run use it; any other
-    failure, or a second ERR_NETWORK_CHANGED, fails the test.
-    """
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
+def relay_socket(ip, port):
+    """A unix socket whose connections are relayed to ip:port; Chromium's namespace reaches it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = socketserver.ThreadingUnixStreamServer(f"{tmp}/relay.sock", _Relay)
+        server.daemon_threads = True
+        server.target = (ip, port)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
         try:
-            return test(*args, **kwargs)
-        except PlaywrightError as error:
-            if "net::ERR_NETWORK_CHANGED" not in str(error):
-                raise
-            print(f"{test.__name__}: the host's network changed under Chromium; running the test once more")
-        return test(*args, **kwargs)
-
-    return run
+            yield server.server_address
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 @contextmanager
@@ -127,11 +102,13 @@ def browser_page(ip, site_only=False):
 
     site_only: no other host name resolves (a campus network without outside access).
     """
-    with loopback_port(ip, 443) as port, sync_playwright() as pw:
-        rules = f"MAP {DOMAIN}:{PUBLIC_PORT} 127.0.0.1:{port}" + (", MAP * ~NOTFOUND" if site_only else "")
+    with relay_socket(ip, 443) as relay, sync_playwright() as pw:
+        # In Chromium's namespace, DOMAIN:PUBLIC_PORT is 127.0.0.1:PUBLIC_PORT, relayed to the instance's 443.
+        rules = f"MAP {DOMAIN} 127.0.0.1" + (", MAP * ~NOTFOUND" if site_only else "")
         browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
+            executable_path=str(CHROMIUM),
             args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"],
+            env={**os.environ, "CFPS_RELAY_SOCKET": relay, "CFPS_RELAY_PORT": str(PUBLIC_PORT)},
         )
         context = browser.new_context(ignore_https_errors=True, locale="zh-CN")
         page = context.new_page()
@@ -294,7 +271,6 @@ def test_journey_from_landing_page_to_a_query_result(host):
     assert host.run(f"docker exec {name} grep -q 'persons={expected}' /home/jovyan/{NOTEBOOK}").rc == 0
 
 
-@again_if_the_host_network_changed
 def test_reboot_then_log_in_again_and_the_files_are_there(host):
     # A researcher of its own, with a file in the home, whatever ran before.
     user = f"reboot_{secrets.token_hex(3)}"
@@ -340,7 +316,6 @@ def test_reboot_then_log_in_again_and_the_files_are_there(host):
         host.run(f"docker exec {container} rm -f /home/jovyan/big.bin")
 
 
-@again_if_the_host_network_changed
 def test_disabling_a_researcher_ends_the_open_lab_and_stops_the_server(host):
     user = f"gone_{secrets.token_hex(3)}"
     status_url = f"{ORIGIN}/jupyter/user/{user}/api/status"
@@ -369,7 +344,6 @@ def test_disabling_a_researcher_ends_the_open_lab_and_stops_the_server(host):
         assert answer.value.status == 403
 
 
-@again_if_the_host_network_changed
 def test_a_researcher_changes_the_password_in_the_browser(host):
     user = f"chpw_{secrets.token_hex(3)}"
     new_password = "Family-Panel-2010-2022"
@@ -488,7 +462,6 @@ def test_imported_stata_data_with_labels_in_a_researchers_container(host, galler
     assert result.stdout_bytes.decode("utf-8").split() == ["336", "不适用", "个人编码"]
 
 
-@again_if_the_host_network_changed
 def test_gallery_charts_draw_offline_map_included(host, gallery_user):
     """Saved gallery notebooks draw their pyecharts charts with every host but the site unreachable."""
     assert any("Map(" in (ROOT / "app/notebook/examples" / nb).read_text() for nb in BROWSER_GALLERY)
@@ -524,7 +497,6 @@ def test_gallery_charts_draw_offline_map_included(host, gallery_user):
     assert any("/static/cfps-echarts/maps/china.js" in u for u in requests)
 
 
-@again_if_the_host_network_changed
 def test_memory_in_the_status_bar_and_a_cell_killed_for_memory_says_so(host):
     user = f"memory_{secrets.token_hex(3)}"
     with browser_page(instance_ip(host)) as (page, _):
