@@ -163,3 +163,19 @@ def error_code(result):
     match = re.search(r"ERROR (\d+)", result.stderr_bytes.decode("utf-8", "replace"))
     assert result.rc != 0 and match, f"expected an error, got rc={result.rc}: {result.stdout} {result.stderr}"
     return int(match.group(1))
+
+
+def assert_exposure(host, role, unit):
+    """`systemd-analyze security` rates unit no worse than the figure its role README records.
+
+    The README's sandbox table has a row `| \\`unit\\` | figure | ... |` for each
+    unit (a template as `name@.service`; unit may be an instance of it).
+    """
+    row = re.sub(r"@[^.]*\.", "@.", unit)
+    readme = (ROOT / "roles" / role / "README.md").read_text(encoding="utf-8")
+    recorded = re.search(rf"^\| `{re.escape(row)}` \| ([0-9.]+) \|", readme, re.M)
+    assert recorded, f"roles/{role}/README.md records no exposure for {row}"
+    out = host.check_output(f"systemd-analyze security --no-pager {shlex.quote(unit)}")
+    score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
+    print(f"systemd-analyze security {unit}: {score} (recorded: {recorded.group(1)})")
+    assert score <= float(recorded.group(1)), out

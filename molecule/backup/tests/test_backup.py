@@ -26,7 +26,7 @@ import time
 import pytest
 import testinfra
 
-from conftest import INSTANCE, ROOT, SCENARIO_DIR, flat, run_playbook
+from conftest import INSTANCE, ROOT, SCENARIO_DIR, assert_exposure, flat, run_playbook
 
 TARGET = f"{INSTANCE}-restore"
 PASSWORD = "cfps-test-backup-password"
@@ -470,3 +470,7 @@ def test_switched_off_the_timer_stops_and_nothing_is_deleted(target, tmp_path):
         assert result.returncode == 0, result.stdout[-3000:]
     assert target.service("cfps-backup.timer").is_enabled
     assert target.service("cfps-backup.timer").is_running
+
+
+def test_backup_unit_runs_in_the_sandbox(host):
+    assert_exposure(host, "backup", "cfps-backup.service")

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, SCENARIO_DIR, assert_check_mode_clean, flat, recap, run_playbook
+from conftest import ROOT, SCENARIO_DIR, assert_check_mode_clean, assert_exposure, flat, recap, run_playbook
 
 SITE = "/var/www/cfps-hub"
 CURRENT = f"{SITE}/current"
@@ -175,8 +175,7 @@ def test_dev_profile_runs_the_dev_server(host, dev_profile):
     # Runs as its own user with the sandbox on.
     pid = host.check_output("systemctl show -p MainPID --value cfps-frontend")
     assert host.check_output(f"stat -c %U /proc/{pid}") == "cfps-frontend"
-    props = host.check_output("systemctl show -p NoNewPrivileges -p ProtectSystem -p PrivateTmp cfps-frontend")
-    assert "NoNewPrivileges=yes" in props and "ProtectSystem=strict" in props and "PrivateTmp=yes" in props
+    assert_exposure(host, "frontend", "cfps-frontend.service")
     # A second dev converge changes nothing; prod files are still published.
     again = run_playbook(FRONTEND, extra_vars={"frontend_app_profile": "dev"})
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]

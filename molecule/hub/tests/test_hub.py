@@ -7,11 +7,12 @@ proxy on 127.0.0.1:8000, as an operator's script would.
 import hashlib
 import importlib.util
 import json
+import re
 import shlex
 
 import pytest
 
-from conftest import ROOT, assert_check_mode_clean, flat, recap, run_playbook
+from conftest import ROOT, assert_check_mode_clean, assert_exposure, flat, recap, run_playbook
 
 TOKEN = "cfps-test-api-token-0123456789abcdef0123456789"
 API = "http://127.0.0.1:8000/jupyter/hub/api"
@@ -558,3 +559,13 @@ def test_the_quota_cannot_be_taken_away_from_existing_homes(host, server):
     assert recap(result)["changed"] == 0
     assert "hub_home_quota is empty, but" in flat(result.stdout)
     assert "homes with a quota are in /var/lib/cfps-hub/homes" in flat(result.stdout)
+
+
+def test_units_run_in_the_sandbox(host):
+    units = ("jupyterhub.service", "jupyterhub-proxy.service", "cfps-homes.service", "cfps-home-storage@probe.service")
+    for unit in units:
+        assert_exposure(host, "hub", unit)
+    # The proxy runs as a user of its own, neither root nor nobody.
+    pid = host.check_output("systemctl show -p MainPID --value jupyterhub-proxy")
+    uid = int(re.search(r"^Uid:\s+(\d+)", host.file(f"/proc/{pid}/status").content_string, re.M).group(1))
+    assert uid not in (0, 65534), uid
