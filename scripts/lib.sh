@@ -42,7 +42,9 @@ ensure_apt() {
 ensure_venv() {
   local stamp="$VENV/.cfps-stamp" want
   python3 -c 'import ensurepip' 2>/dev/null || ensure_apt python3-venv
-  want=$(cat "$ROOT/requirements-dev.txt" "$ROOT"/app/*/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+  # requirements-dev.txt takes some pins from the roles' own files (-c).
+  want=$(cat "$ROOT/requirements-dev.txt" "$ROOT"/roles/*/files/requirements.txt "$ROOT"/app/*/pyproject.toml 2>/dev/null |
+    sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi

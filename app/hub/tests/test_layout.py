@@ -29,8 +29,15 @@ def test_template_defines_nothing_and_does_no_arithmetic_in_jinja():
     assert "hub_mem_limit[" not in text and "memtotal" not in text
 
 
-def test_dev_pins_match_the_hub_venv():
-    dev = pins(ROOT / "requirements-dev.txt")
-    hub = pins(ROOT / "roles/hub/files/requirements.txt")
-    for name in ("jupyterhub", "dockerspawner", "docker"):
-        assert dev[name] == hub[name], name
+def test_the_hub_pins_live_in_one_file():
+    hub = ROOT / "roles/hub/files/requirements.txt"
+    assert pins(hub)["jupyterhub"]
+    # The image and the .venv name the packages and take the versions from the hub's file.
+    for path, constraint in (
+        (ROOT / "requirements-dev.txt", "-c roles/hub/files/requirements.txt"),
+        (ROOT / "app/notebook/requirements.txt", None),
+    ):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert "jupyterhub" in lines and not any(line.startswith("jupyterhub==") for line in lines), path
+        assert constraint is None or constraint in lines, path
+    assert "-c /tmp/cfps/hub-requirements.txt" in (ROOT / "app/notebook/Dockerfile").read_text(encoding="utf-8")
