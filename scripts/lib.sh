@@ -123,28 +123,18 @@ prune_test_cache() {
 # the next run; `<repo>:<suite>` always names the newest build (for a plain
 # `molecule test -s <role>`). Sets BASE_IMAGE to the digest tag.
 ensure_base_image() {
-  local suite=${1:-bookworm} digest dir
-  digest=$( { declare -f ensure_base_image; echo "$suite"; } | sha256sum | cut -c1-12)
+  local suite=${1:-bookworm} recipe=$ROOT/roles/hub/files/debian-image digest
+  digest=$( { declare -f ensure_base_image; cat "$recipe"; echo "$suite"; } | sha256sum | cut -c1-12)
   BASE_IMAGE="$BASE_IMAGE_REPO:$suite-$digest"
   export CFPS_BASE_IMAGE=$BASE_IMAGE
   if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     ensure_apt debootstrap
     log "image: building $BASE_IMAGE with debootstrap from $DEBIAN_MIRROR"
-    dir=$(mktemp -d /var/tmp/cfps-rootfs.XXXXXX)
-    debootstrap --variant=minbase \
-      --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,gnupg \
-      "$suite" "$dir" "$DEBIAN_MIRROR" >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap $suite failed"; }
-    # A fresh machine-id per container, and no apt caches in the image (like a
-    # cloud image: the roles must refresh apt themselves).
-    : >"$dir/etc/machine-id"
-    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
-    tar -C "$dir" -c . | docker import --change 'ENV container=docker' - "$BASE_IMAGE.rootfs" >/dev/null
-    rm -rf "$dir" "$dir.log"
-    # systemd stops on SIGRTMIN+3. Debian 12's engine (20.10) refuses STOPSIGNAL
-    # in `docker import --change`; a one-line build on top sets it on any engine.
-    printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\nCMD ["/lib/systemd/systemd"]\n' "$BASE_IMAGE.rootfs" |
-      DOCKER_BUILDKIT=0 docker build -q -t "$BASE_IMAGE" - >/dev/null
-    docker rmi "$BASE_IMAGE.rootfs" >/dev/null
+    # The hub role's recipe for the notebook image's base, with systemd as
+    # PID 1 (it stops on SIGRTMIN+3) and what Ansible needs.
+    sh "$recipe" "$BASE_IMAGE" "$suite" "$DEBIAN_MIRROR" \
+      systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,gnupg \
+      'ENV container=docker' 'STOPSIGNAL SIGRTMIN+3' 'CMD ["/lib/systemd/systemd"]' || die "cannot build $BASE_IMAGE"
   fi
   docker tag "$BASE_IMAGE" "$BASE_IMAGE_REPO:$suite"
 }
