@@ -9,6 +9,7 @@ on 127.0.0.1:8000 and an HTTP echo standing in for the auth service on
 
 import json
 import shlex
+import time
 
 import pytest
 
@@ -62,6 +63,16 @@ def served_fingerprint(host):
         f"openssl s_client -servername {DOMAIN} -connect 127.0.0.1:443 </dev/null 2>/dev/null"
         " | openssl x509 -noout -fingerprint -sha256"
     )
+
+
+def served_once_reloaded(host, fingerprint, timeout=30):
+    """The certificate nginx serves, once it is fingerprint or timeout seconds passed.
+
+    A reload returns at once; the new workers take over while the old ones finish."""
+    deadline = time.monotonic() + timeout
+    while (served := served_fingerprint(host)) != fingerprint and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return served
 
 
 def instance_ip(host):
@@ -132,7 +143,7 @@ def test_scheduled_renewal_renews_and_reloads_nginx(host, pebble_root):
     host.run_expect([0], "systemctl start certbot.service")
     after = fingerprint_of_file(host, f"{LIVE}/cert.pem")
     assert after != before
-    assert served_fingerprint(host) == after
+    assert served_once_reloaded(host, after) == after
 
 
 def test_http_redirects_to_https_except_acme(host, pebble_root):
