@@ -176,3 +176,10 @@ def assert_exposure(host, role, unit):
     score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
     print(f"systemd-analyze security {unit}: {score} (recorded: {recorded.group(1)})")
     assert score <= float(recorded.group(1)), out
+
+
+def oauth_login(host, *args):
+    """molecule/resources/files/oauth_login.py in the instance: user, password, client id, secret, redirect URI."""
+    script = (ROOT / "molecule/resources/files/oauth_login.py").read_text(encoding="utf-8")
+    quoted = " ".join(shlex.quote(a) for a in args)
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(script)} {quoted}"))

@@ -13,6 +13,7 @@ import shlex
 import pytest
 
 from conftest import SCENARIO_DIR, assert_check_mode_clean, assert_exposure, flat, reboot, recap, run_playbook
+from conftest import oauth_login as conftest_oauth_login
 
 BASE = "http://127.0.0.1:8100"
 INVITE = "cfps-test-invite-2024"
@@ -27,54 +28,11 @@ SECRET = "/etc/cfps-backend/secret_key"
 DB = "/var/lib/cfps-backend/cfps.db"
 BACKUPS = "/var/lib/cfps-backend/backups"
 
+
 # Runs inside the instance (system python3, standard library only): one OAuth
 # login of argv[1]/argv[2], printed as JSON.
-OAUTH_CLIENT = r"""
-import base64, hashlib, http.client, json, secrets, sys
-from urllib.parse import parse_qs, urlencode, urlsplit
-
-user, password, client_id, client_secret, redirect_uri = sys.argv[1:6]
-
-
-def post(path, fields):
-    conn = http.client.HTTPConnection("127.0.0.1", 8100, timeout=30)
-    conn.request("POST", path, urlencode(fields), {"Content-Type": "application/x-www-form-urlencoded"})
-    resp = conn.getresponse()
-    return resp.status, dict(resp.getheaders()), resp.read().decode()
-
-
-verifier = secrets.token_urlsafe(48)
-challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-state = secrets.token_urlsafe(16)
-status, headers, body = post("/login", {
-    "username": user, "password": password, "client_id": client_id, "redirect_uri": redirect_uri,
-    "response_type": "code", "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
-})
-out = {"login_status": status, "login_body": body}
-location = headers.get("location", "")
-query = parse_qs(urlsplit(location).query)
-out["redirect_ok"] = location.startswith(redirect_uri + "?") and query.get("state") == [state]
-if status == 303 and "code" in query:
-    status, headers, body = post("/token", {
-        "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect_uri,
-        "code_verifier": verifier, "client_id": client_id, "client_secret": client_secret,
-    })
-    out["token_status"] = status
-    token = json.loads(body).get("access_token") if status == 200 else None
-    if token:
-        conn = http.client.HTTPConnection("127.0.0.1", 8100, timeout=30)
-        conn.request("GET", "/userinfo", headers={"Authorization": "Bearer " + token})
-        resp = conn.getresponse()
-        out["userinfo_status"] = resp.status
-        out["userinfo"] = json.loads(resp.read().decode())
-print(json.dumps(out))
-"""
-
-
 def oauth_login(host, username=USERNAME, password=PASSWORD):
-    args = " ".join(shlex.quote(a) for a in (username, password, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI))
-    out = host.check_output(f"python3 -c {shlex.quote(OAUTH_CLIENT)} {args}")
-    return json.loads(out)
+    return conftest_oauth_login(host, username, password, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI)
 
 
 def assert_logs_in(host):

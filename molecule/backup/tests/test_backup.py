@@ -27,6 +27,7 @@ import pytest
 import testinfra
 
 from conftest import INSTANCE, ROOT, SCENARIO_DIR, assert_exposure, flat, run_playbook
+from conftest import oauth_login as conftest_oauth_login
 
 TARGET = f"{INSTANCE}-restore"
 PASSWORD = "cfps-test-backup-password"
@@ -80,42 +81,6 @@ FINGERPRINT = "find {dirs} -type f -print0 | sort -z | xargs -0 stat -c '%n %u %
 )
 
 # Runs inside the instance (system python3): one OAuth login, printed as JSON.
-OAUTH_CLIENT = r"""
-import base64, hashlib, http.client, json, secrets, sys
-from urllib.parse import parse_qs, urlencode, urlsplit
-
-user, password, client_id, client_secret, redirect_uri = sys.argv[1:6]
-
-
-def post(path, fields):
-    conn = http.client.HTTPConnection("127.0.0.1", 8100, timeout=30)
-    conn.request("POST", path, urlencode(fields), {"Content-Type": "application/x-www-form-urlencoded"})
-    resp = conn.getresponse()
-    return resp.status, dict(resp.getheaders()), resp.read().decode()
-
-
-verifier = secrets.token_urlsafe(48)
-challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-status, headers, body = post("/login", {
-    "username": user, "password": password, "client_id": client_id, "redirect_uri": redirect_uri,
-    "response_type": "code", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256",
-})
-out = {"login_status": status}
-query = parse_qs(urlsplit(headers.get("location", "")).query)
-if status == 303 and "code" in query:
-    status, headers, body = post("/token", {
-        "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect_uri,
-        "code_verifier": verifier, "client_id": client_id, "client_secret": client_secret,
-    })
-    out["token_status"] = status
-    out["access_token"] = json.loads(body)["access_token"]
-    conn = http.client.HTTPConnection("127.0.0.1", 8100, timeout=30)
-    conn.request("GET", "/userinfo", headers={"Authorization": "Bearer " + json.loads(body)["access_token"]})
-    out["userinfo"] = json.loads(conn.getresponse().read().decode())
-print(json.dumps(out))
-"""
-
-
 HUB_API = "http://127.0.0.1:8081/hub/api"
 # The service token of files/jupyterhub_config.py.
 HUB_TOKEN = "backup-test-hub-token-0123456789abcdef"
@@ -131,8 +96,7 @@ db.commit()
 
 
 def oauth_login(host, username, password):
-    args = " ".join(shlex.quote(a) for a in (username, password, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI))
-    return json.loads(host.check_output(f"python3 -c {shlex.quote(OAUTH_CLIENT)} {args}"))
+    return conftest_oauth_login(host, username, password, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI)
 
 
 def userinfo(host, token):
