@@ -110,12 +110,19 @@ def write_config(tmp: Path, workers: int) -> Path:
 def start_server(tree: Path, cfg: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**tree_env(tree), "CFPS_BACKEND_CONFIG": str(cfg)}
     subprocess.run([sys.executable, "-m", "cfps_backend", "db", "upgrade"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cfps_backend", "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    cmd = [sys.executable, "-m", "cfps_backend", "serve", "--port", str(port)]
+    return wait_healthy(subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT), port, log)
+
+
+def start_ceiling(workers: int, port: int, log: Path) -> subprocess.Popen:
+    """verify_only.py under uvicorn as the service runs: workers, uvloop, httptools."""
+    env = {**tree_env(REPO), "CFPS_BENCH_PASSWORD": PASSWORD, "CFPS_BENCH_WORKERS": str(workers)}
+    cmd = [sys.executable, "-m", "uvicorn", "verify_only:app", "--app-dir", str(REPO / "benchmarks")]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    return wait_healthy(subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT), port, log)
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, log: Path) -> subprocess.Popen:
     import urllib.request
 
     for _ in range(150):
@@ -176,7 +183,7 @@ def argon2_verify_seconds(n: int = 15) -> tuple[float, str]:
 def mint_codes_main(cfg: str, username: str, n: int) -> None:
     """(Run with the tree's PYTHONPATH.) Insert n authorization codes for
     `username`, as /login would, and print them as JSON [[code, verifier]...]."""
-    from sqlalchemy import select
+    from sqlalchemy import insert, select
 
     from cfps_backend.config import load_settings
     from cfps_backend.models import AuthCode, User
@@ -191,8 +198,8 @@ def mint_codes_main(cfg: str, username: str, n: int) -> None:
         for _ in range(n):
             v, c = pkce()
             code = new_secret(32)
-            s.add(
-                AuthCode(
+            s.execute(
+                insert(AuthCode).values(
                     code_hash=svc.digest(code),
                     client_id="jupyterhub",
                     redirect_uri=REDIRECT,
@@ -226,7 +233,10 @@ async def run_load(base: str, conc: int, duration: float, make_request, warmup: 
     cpu_at: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
-    connector = aiohttp.TCPConnector(limit=conc, force_close=False)
+    # A new connection per request, as nginx makes to the auth service (no
+    # upstream keepalive): kept-alive connections stay with the worker that
+    # accepted them, and one worker can take all of them and serve the run alone.
+    connector = aiohttp.TCPConnector(limit=conc, force_close=True)
     async with aiohttp.ClientSession(base_url=base, connector=connector) as session:
         t_start = time.perf_counter()
         t_measure = t_start + warmup
@@ -277,6 +287,52 @@ def _ok(status: int, expected: int) -> int:
     return 200 if status == expected else status
 
 
+def login_caller(body: bytes):
+    """POST /login with the form `body` (encoded once: the load generator shares
+    the cores with the server, so it does as little per request as it can)."""
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    async def do_login(session, _i):
+        async with session.post("/login", data=body, headers=form_type, allow_redirects=False) as resp:
+            await resp.read()
+            return _ok(resp.status, 303)
+
+    return do_login
+
+
+async def bench_ceiling(args, levels: list[int]) -> dict:
+    """/login of verify_only.py at each level: the ceiling a tree is read against."""
+    workers = args.workers or os.cpu_count() or 1
+    tmp = Path(tempfile.mkdtemp(prefix="cfps-bench-"))
+    port = free_port()
+    verify_s, params = argon2_verify_seconds()
+    proc = start_ceiling(workers, port, tmp / "ceiling.log")
+    _, challenge = pkce()
+    body = urlencode(
+        {
+            "username": "benchuser",
+            "password": PASSWORD,
+            "client_id": "jupyterhub",
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "state": "bench",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    ).encode()
+    try:
+        results = {
+            ("login", conc): await run_load(
+                f"http://127.0.0.1:{port}", conc, args.duration, login_caller(body), server_pid=proc.pid
+            )
+            for conc in levels
+        }
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    return {"results": results, "verify_s": verify_s, "params": params, "workers": workers}
+
+
 async def bench_tree(tree: Path, args, levels: list[int], endpoints: list[str], run_id: str) -> dict:  # noqa: C901, PLR0915
     """One full run of the service from `tree`: {(endpoint, conc): stats}."""
     cores = os.cpu_count() or 1
@@ -304,10 +360,7 @@ async def bench_tree(tree: Path, args, levels: list[int], endpoints: list[str], 
             for name in ["benchuser", "logoutuser", *pw_users]:
                 r = await s.post("/register", json={"username": name, "password": PASSWORD, "invite_code": INVITE})
                 assert r.status == 201, await r.text()
-        # Encoded once: the load generator shares the cores with the server, so
-        # it does as little per request as it can.
-        login_body = urlencode({"username": "benchuser", "password": PASSWORD, **authz}).encode()
-        form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+        do_login = login_caller(urlencode({"username": "benchuser", "password": PASSWORD, **authz}).encode())
         pw_current = {name: PASSWORD for name in pw_users}
         tokens: list[str] = []
         logout_token: list[str] = []
@@ -319,11 +372,6 @@ async def bench_tree(tree: Path, args, levels: list[int], endpoints: list[str], 
 
         async def do_authorize(session, _i):
             async with session.get("/authorize", params=authz, allow_redirects=False) as resp:
-                await resp.read()
-                return _ok(resp.status, 303)
-
-        async def do_login(session, _i):
-            async with session.post("/login", data=login_body, headers=form_type, allow_redirects=False) as resp:
                 await resp.read()
                 return _ok(resp.status, 303)
 
@@ -498,11 +546,16 @@ async def bench(args) -> None:
         f"{args.rounds} round(s) of {', '.join(label for label, _ in trees)}"
     )
     runs: dict[str, list[dict]] = {label: [] for label, _ in trees}
+    ceiling: list[dict] | None = [] if args.ceiling and "login" in endpoints else None
     for rnd in range(args.rounds):
         for i, (label, tree) in enumerate(trees):
             run = await bench_tree(tree, args, levels, endpoints, run_id=f"{rnd}{i}{secrets.randbelow(100):02d}")
             runs[label].append(run)
             print_run(f"{label} round {rnd + 1}", run, levels)
+        if ceiling is not None:
+            run = await bench_ceiling(args, levels)
+            ceiling.append(run)
+            print_run(f"ceiling round {rnd + 1}", run, levels)
     sums = [summarise(label, runs[label]) for label, _ in trees]
     print(
         "\nSummary (req/s: mean of the rounds, each round below it; p50/p99 ms and server CPU us per request: "
@@ -538,6 +591,16 @@ async def bench(args) -> None:
     print()
     for s in sums:
         print_goals(s, levels)
+    if ceiling:
+        c = summarise("ceiling", ceiling)
+        limit = (os.cpu_count() or 1) / c["_verify_s"]
+        for conc in levels:
+            r = c[("login", conc)]
+            print(
+                f"[ceiling] verify-only ASGI app (benchmarks/verify_only.py), same load: login c={conc} "
+                f"{r['rps']:.1f}/s = {100 * r['rps'] / limit:.0f}% of {limit:.1f}/s, server CPU {r['cpu_us']:.0f} us "
+                f"per request (rounds: {' / '.join(f'{x:.1f}' for x in r['rps_rounds'])})"
+            )
     if len(sums) > 1:
         keys = [k for k in first if isinstance(k, tuple) and first[k]["rps"]]
         if keys:
@@ -570,6 +633,11 @@ def main() -> None:
         help="[LABEL=]DIR: a checkout whose app/backend is run (repeat to compare; default: this checkout)",
     )
     ap.add_argument("--rounds", type=int, default=1, help="runs of each tree, alternating (default 1)")
+    ap.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also run /login of benchmarks/verify_only.py (a verify and nothing else) each round",
+    )
     ap.add_argument("--endpoints", default=",".join(ENDPOINTS), help=f"comma-separated (default {','.join(ENDPOINTS)})")
     args = ap.parse_args()
     try:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from .config import RateLimit
 from .models import RateCounter
@@ -51,12 +51,12 @@ def rate_key(scope: str, identity: str) -> str:
     return sha256_hex(f"{scope}|{identity}")
 
 
-def hit(session: Session, rl: RateLimit, scope: str, identity: str, now: float | None = None) -> Verdict:
+def hit(session: Connection, rl: RateLimit, scope: str, identity: str, now: float | None = None) -> Verdict:
     """Count one attempt; allowed while the count is <= limit."""
     now = time.time() if now is None else now
     start, end = _window(rl, now)
     key = rate_key(scope, identity)
-    dialect = session.get_bind().dialect.name
+    dialect = session.dialect.name
     values = {"key": key, "window_start": start, "count": 1, "expires_at": end}
     if dialect == "mysql":
         from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -77,7 +77,7 @@ def hit(session: Session, rl: RateLimit, scope: str, identity: str, now: float |
     return Verdict(count <= rl.limit, max(1, int(end - now + 0.999)), count)
 
 
-def peek(session: Session, rl: RateLimit, scope: str, identity: str, now: float | None = None) -> Verdict:
+def peek(session: Connection, rl: RateLimit, scope: str, identity: str, now: float | None = None) -> Verdict:
     """Check without counting: allowed while count < limit."""
     now = time.time() if now is None else now
     start, end = _window(rl, now)

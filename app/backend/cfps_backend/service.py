@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, policy, ratelimit
@@ -195,7 +195,7 @@ class Service:
         now = int(time.time())
         if not operator:
             with self.db.read() as s:
-                inv = s.execute(select(InviteCode).where(InviteCode.code_hash == invite_hash)).scalar_one_or_none()
+                inv = s.execute(select(InviteCode).where(InviteCode.code_hash == invite_hash)).first()
             if inv is None or inv.uses >= inv.max_uses or (inv.expires_at is not None and inv.expires_at <= now):
                 with self.db.write() as s:
                     ratelimit.hit(s, rl, "register-fail-ip", where)
@@ -222,8 +222,11 @@ class Service:
                     if res.rowcount != 1:
                         raise _InviteGone
                     invite_id = s.execute(select(InviteCode.id).where(InviteCode.code_hash == invite_hash)).scalar_one()
-                s.add(User(username=username, password_hash=pw_hash, disabled=False, created_at=now, invite_id=invite_id))
-                s.flush()
+                s.execute(
+                    insert(User).values(
+                        username=username, password_hash=pw_hash, disabled=False, created_at=now, invite_id=invite_id
+                    )
+                )
         except _InviteGone:
             audit.event("register_failed", logging.WARNING, username=username, ip=ip, reason="invite_used_up")
             return Failure(400, "invite_invalid", "invite_code")
@@ -373,8 +376,8 @@ class Service:
         code = new_secret(16)  # 128 bits, URL-safe
         now = int(time.time())
         with self.db.write() as s:
-            s.add(
-                InviteCode(
+            s.execute(
+                insert(InviteCode).values(
                     code_hash=sha256_hex(code),
                     prefix=code[:4],
                     max_uses=uses,
@@ -387,13 +390,13 @@ class Service:
         audit.event("invite_created", max_uses=uses, expires_days=expires_days)
         return code
 
-    def list_invites(self) -> list[InviteCode]:
+    def list_invites(self) -> list[Row]:
         with self.db.read() as s:
-            return list(s.execute(select(InviteCode).order_by(InviteCode.id)).scalars())
+            return list(s.execute(select(InviteCode).order_by(InviteCode.id)))
 
-    def list_users(self) -> list[User]:
+    def list_users(self) -> list[Row]:
         with self.db.read() as s:
-            return list(s.execute(select(User).order_by(User.username)).scalars())
+            return list(s.execute(select(User).order_by(User.username)))
 
     def count_users(self) -> int:
         with self.db.read() as s:
