@@ -42,8 +42,8 @@ ensure_apt() {
 ensure_venv() {
   local stamp="$VENV/.cfps-stamp" want
   python3 -c 'import ensurepip' 2>/dev/null || ensure_apt python3-venv
-  # requirements-dev.txt takes some pins from the roles' own files (-c).
-  want=$(cat "$ROOT/requirements-dev.txt" "$ROOT"/roles/*/files/requirements.txt "$ROOT"/app/*/pyproject.toml 2>/dev/null |
+  # requirements-dev.txt takes some pins from the hub's and the roles' own files (-c).
+  want=$(cat "$ROOT/requirements-dev.txt" "$ROOT"/app/hub/requirements.txt "$ROOT"/roles/*/files/requirements.txt "$ROOT"/app/*/pyproject.toml 2>/dev/null |
     sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
@@ -123,14 +123,14 @@ prune_test_cache() {
 # the next run; `<repo>:<suite>` always names the newest build (for a plain
 # `molecule test -s <role>`). Sets BASE_IMAGE to the digest tag.
 ensure_base_image() {
-  local suite=${1:-bookworm} recipe=$ROOT/roles/hub/files/debian-image digest
+  local suite=${1:-bookworm} recipe=$ROOT/roles/notebook_image/files/debian-image digest
   digest=$( { declare -f ensure_base_image; cat "$recipe"; echo "$suite"; } | sha256sum | cut -c1-12)
   BASE_IMAGE="$BASE_IMAGE_REPO:$suite-$digest"
   export CFPS_BASE_IMAGE=$BASE_IMAGE
   if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     ensure_apt debootstrap
     log "image: building $BASE_IMAGE with debootstrap from $DEBIAN_MIRROR"
-    # The hub role's recipe for the notebook image's base, with systemd as
+    # The notebook_image role's recipe for its base, with systemd as
     # PID 1 (it stops on SIGRTMIN+3) and what Ansible needs.
     sh "$recipe" "$BASE_IMAGE" "$suite" "$DEBIAN_MIRROR" \
       systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,gnupg \

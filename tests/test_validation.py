@@ -72,6 +72,23 @@ def test_mariadb_refuses_the_former_names(tmp_path):
     assert "rename mysql_grants_install_server in your inventory to mariadb_install_server" in out
 
 
+def test_notebook_image_accepts_the_defaults(tmp_path):
+    assert validate(tmp_path, "notebook_image") == (True, "")
+
+
+def test_notebook_image_refuses_the_former_names(tmp_path):
+    ok, out = validate(tmp_path, "notebook_image", hub_pip_index_url="https://mirror.example.edu/pypi/simple")
+    assert not ok
+    assert "rename hub_pip_index_url in your inventory to notebook_image_pip_index_url" in out
+
+
+@pytest.mark.parametrize("name", ["cfps-hub/notebook", "Cfps/notebook:current", "cfps hub:1", ""])
+def test_notebook_image_refuses_a_name_without_a_tag(tmp_path, name):
+    ok, out = validate(tmp_path, "notebook_image", notebook_image_name=name)
+    assert not ok
+    assert "notebook_image_name must be an image name with a tag, such as cfps-hub/notebook:current" in out
+
+
 GRANTS_OK = {
     "mysql_grants_database": "cfps",
     "mysql_grants_user": "jupyterhub",

@@ -231,6 +231,7 @@ SHARED = {
     "hub_backend_api_token": "hub-token-from-the-vault-0123456789",
     "extra_ca_certificates": ["/etc/ssl/campus-ca.crt"],
     "host_disk_reserve": "25G",
+    "notebook_image_name": "campus/notebook:stable",
 }
 # What the site would otherwise write: none of it may remain anywhere.
 OLD_VALUES = ("172.17.0", "8100", "8000", "8081", "3306", "/var/www/cfps-hub", "cfps-common-data", "cfps-team-shared")
@@ -276,7 +277,8 @@ def test_shared_values_from_the_inventory_reach_every_role(tmp_path):
         "hub_db_password": "db-password-from-the-vault",
         "hub_common_data_volume": "survey-data",
         "hub_team_shared_volume": "survey-team",
-        "hub_extra_ca_certificates": ["/etc/ssl/campus-ca.crt"],
+        "notebook_image_extra_ca_certificates": ["/etc/ssl/campus-ca.crt"],
+        "hub_notebook_image": "campus/notebook:stable",
         "common_extra_ca_certificates": ["/etc/ssl/campus-ca.crt"],
         "docker_bridge_ip": "10.99.0.1",
         "docker_common_data_volume": "survey-data",

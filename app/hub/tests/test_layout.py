@@ -30,11 +30,11 @@ def test_template_defines_nothing_and_does_no_arithmetic_in_jinja():
 
 
 def test_the_hub_pins_live_in_one_file():
-    hub = ROOT / "roles/hub/files/requirements.txt"
+    hub = ROOT / "app/hub/requirements.txt"
     assert pins(hub)["jupyterhub"]
     # The image and the .venv name the packages and take the versions from the hub's file.
     for path, constraint in (
-        (ROOT / "requirements-dev.txt", "-c roles/hub/files/requirements.txt"),
+        (ROOT / "requirements-dev.txt", "-c app/hub/requirements.txt"),
         (ROOT / "app/notebook/requirements.txt", None),
     ):
         lines = path.read_text(encoding="utf-8").splitlines()

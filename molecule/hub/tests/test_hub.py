@@ -520,6 +520,31 @@ def test_second_converge_builds_nothing(host):
     assert host.check_output("docker images --no-trunc -q cfps-hub/notebook | sort") == before
 
 
+def test_servers_start_from_the_newest_build(host):
+    config = host.file("/etc/jupyterhub/jupyterhub_config.py").content_string
+    assert 'c.DockerSpawner.image = "cfps-hub/notebook:current"' in config
+    # Newest first: the digest-tagged build the role made last, and :current on it.
+    images = [
+        line.split()
+        for line in host.check_output("docker images --format '{{.Tag}} {{.ID}}' cfps-hub/notebook").splitlines()
+    ]
+    ids = dict(images)
+    newest = next(image_id for tag, image_id in images if tag != "current")
+    assert ids["current"] == newest
+
+
+def test_hub_refuses_a_missing_notebook_image(host):
+    result = run_playbook(
+        ROOT / "molecule/hub/converge.yml", extra_vars={"hub_notebook_image": "cfps-hub/notebook:missing"}
+    )
+    assert result.returncode != 0
+    assert recap(result)["changed"] == 0
+    assert (
+        "hub_notebook_image cfps-hub/notebook:missing is not on this host: build it with the notebook_image role"
+        in flat(result.stdout)
+    )
+
+
 def test_bad_capability_name_is_refused(host):
     result = run_playbook(ROOT / "molecule/hub/converge.yml", extra_vars={"hub_cap_drop": ["CAP_NET_RAW"]})
     assert result.returncode != 0
