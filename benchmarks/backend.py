@@ -287,6 +287,19 @@ def _ok(status: int, expected: int) -> int:
     return 200 if status == expected else status
 
 
+def authz_params() -> dict[str, str]:
+    """The hub's authorization request, with a challenge of its own."""
+    _, challenge = pkce()
+    return {
+        "client_id": "jupyterhub",
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "state": "bench",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+
+
 def login_caller(body: bytes):
     """POST /login with the form `body` (encoded once: the load generator shares
     the cores with the server, so it does as little per request as it can)."""
@@ -307,19 +320,7 @@ async def bench_ceiling(args, levels: list[int]) -> dict:
     port = free_port()
     verify_s, params = argon2_verify_seconds()
     proc = start_ceiling(workers, port, tmp / "ceiling.log")
-    _, challenge = pkce()
-    body = urlencode(
-        {
-            "username": "benchuser",
-            "password": PASSWORD,
-            "client_id": "jupyterhub",
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "state": "bench",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    ).encode()
+    body = urlencode({"username": "benchuser", "password": PASSWORD, **authz_params()}).encode()
     try:
         results = {
             ("login", conc): await run_load(
@@ -346,15 +347,7 @@ async def bench_tree(tree: Path, args, levels: list[int], endpoints: list[str], 
     results: dict[tuple[str, int], dict] = {}
     counter = itertools.count()
     try:
-        _, challenge = pkce()
-        authz = {
-            "client_id": "jupyterhub",
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "state": "bench",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
+        authz = authz_params()
         pw_users = [f"pw{run_id}{i}" for i in range(max(levels))]
         async with aiohttp.ClientSession(base_url=base) as s:
             for name in ["benchuser", "logoutuser", *pw_users]:

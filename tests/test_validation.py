@@ -89,6 +89,16 @@ def test_notebook_image_refuses_a_name_without_a_tag(tmp_path, name):
     assert "notebook_image_name must be an image name with a tag, such as cfps-hub/notebook:current" in out
 
 
+def test_shared_folders_accept_the_defaults(tmp_path):
+    assert validate(tmp_path, "shared_folders", shared_folders_team_quota="") == (True, "")
+
+
+def test_shared_folders_refuse_the_former_names(tmp_path):
+    ok, out = validate(tmp_path, "shared_folders", shared_folders_team_quota="", docker_team_shared_quota="5G")
+    assert not ok
+    assert "rename docker_team_shared_quota in your inventory to shared_folders_team_quota" in out
+
+
 GRANTS_OK = {
     "mysql_grants_database": "cfps",
     "mysql_grants_user": "jupyterhub",

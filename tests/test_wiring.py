@@ -182,11 +182,11 @@ def test_the_default_wiring(tmp_path):
     assert values["backend_hub_api_token"] == values["hub_backend_api_token"]
     assert values["frontend_site_root"] == "/var/www/cfps-hub"
     assert values["nginx_site_root"] == "/var/www/cfps-hub/current"
-    assert values["hub_common_data_volume"] == values["docker_common_data_volume"] == "cfps-common-data"
-    assert values["hub_team_shared_volume"] == values["docker_team_shared_volume"] == "cfps-team-shared"
+    assert values["hub_common_data_volume"] == values["shared_folders_common_data_volume"] == "cfps-common-data"
+    assert values["hub_team_shared_volume"] == values["shared_folders_team_volume"] == "cfps-team-shared"
     assert values["backend_app_profile"] == values["frontend_app_profile"] == "prod"
-    assert values["backup_team_shared_volume"] == values["docker_team_shared_volume"]
-    assert values["backup_common_data_volume"] == values["docker_common_data_volume"]
+    assert values["backup_team_shared_volume"] == values["shared_folders_team_volume"]
+    assert values["backup_common_data_volume"] == values["shared_folders_common_data_volume"]
     assert values["backup_mysql_databases"] == [values["mysql_grants_database"]] == ["cfps"]
     assert values["cfps_import_database"] == values["mysql_grants_database"]
     assert values["backup_enabled"] is False
@@ -221,8 +221,8 @@ SHARED = {
     "backend_port": 9100,
     "hub_proxy_port": 9000,
     "frontend_site_root": "/srv/www/cfps",
-    "docker_common_data_volume": "survey-data",
-    "docker_team_shared_volume": "survey-team",
+    "shared_folders_common_data_volume": "survey-data",
+    "shared_folders_team_volume": "survey-team",
     "cfps_db_name": "cfps2020",
     "cfps_db_user": "reader",
     "cfps_db_password": "db-password-from-the-vault",
@@ -281,8 +281,8 @@ def test_shared_values_from_the_inventory_reach_every_role(tmp_path):
         "hub_notebook_image": "campus/notebook:stable",
         "common_extra_ca_certificates": ["/etc/ssl/campus-ca.crt"],
         "docker_bridge_ip": "10.99.0.1",
-        "docker_common_data_volume": "survey-data",
-        "docker_team_shared_volume": "survey-team",
+        "shared_folders_common_data_volume": "survey-data",
+        "shared_folders_team_volume": "survey-team",
         "frontend_app_profile": "dev",
         "frontend_site_root": "/srv/www/cfps",
         "frontend_dev_backend_url": "http://127.0.0.1:9100",
@@ -291,7 +291,7 @@ def test_shared_values_from_the_inventory_reach_every_role(tmp_path):
         "nginx_backend_upstream": "http://127.0.0.1:9100/",
         "nginx_hub_upstream": "http://127.0.0.1:9000",
         "hub_home_reserve": "25G",
-        "docker_disk_reserve": "25G",
+        "shared_folders_disk_reserve": "25G",
     }
     wrong = {name: (values[name], want) for name, want in expected.items() if values[name] != want}
     assert not wrong, f"shared values lost (got, expected): {wrong}"

@@ -51,7 +51,7 @@ def test_uid_1000_uses_the_volumes(host):
     host.run("rm -f /srv/cfps/team-shared/from-container /srv/cfps/common-data/readme.txt")
 
 
-TEAM_QUOTA = 64 * 1024**2  # docker_team_shared_quota in molecule/resources/vars/test-host.yml
+TEAM_QUOTA = 64 * 1024**2  # shared_folders_team_quota in molecule/resources/vars/test-host.yml
 
 
 def test_team_folder_is_a_filesystem_of_its_own(host):
@@ -91,11 +91,11 @@ def test_a_team_folder_from_before_the_quota_moves_in_and_a_raised_quota_grows_i
     # A folder and image of this test's own, through the role's quota tasks alone.
     folder, image = "/srv/test-team", "/var/lib/cfps-hub/test-team.img"
     play = ROOT / "molecule/docker/team-quota-only.yml"
-    own = {"docker_team_shared_dir": folder, "docker_team_shared_image": image}
+    own = {"shared_folders_team_dir": folder, "shared_folders_team_image": image}
     host.run_expect([0], f"install -d -o 1000 -g 100 {folder}/sub && echo thesis > {folder}/sub/paper.txt")
     host.run_expect([0], f"chown 1000:100 {folder}/sub/paper.txt")
     try:
-        result = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "64M"})
+        result = run_playbook(play, extra_vars={**own, "shared_folders_team_quota": "64M"})
         assert result.returncode == 0, result.stdout[-3000:]
         assert host.run(f"mountpoint -q {folder}").rc == 0
         paper = host.file(f"{folder}/sub/paper.txt")
@@ -103,17 +103,17 @@ def test_a_team_folder_from_before_the_quota_moves_in_and_a_raised_quota_grows_i
         assert not host.file(f"{folder}/lost+found").exists
         # Nothing left under the mount point.
         host.run_expect([0], f'umount {folder} && [ -z "$(ls -A {folder})" ] && mount {folder}')
-        again = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "64M"})
+        again = run_playbook(play, extra_vars={**own, "shared_folders_team_quota": "64M"})
         assert recap(again)["changed"] == 0
         # Raised: the image and the mounted filesystem grow, the files stay.
         before = int(host.check_output(f"df -B1 --output=size {folder}").split()[-1])
-        grown = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "96M"})
+        grown = run_playbook(play, extra_vars={**own, "shared_folders_team_quota": "96M"})
         assert grown.returncode == 0, grown.stdout[-3000:]
         assert host.file(image).size == 96 * 1024**2
         assert int(host.check_output(f"df -B1 --output=size {folder}").split()[-1]) > before + 16 * 1024**2
         assert host.file(f"{folder}/sub/paper.txt").content_string == "thesis\n"
         # Lowered again: nothing is shrunk, nothing changes.
-        lowered = run_playbook(play, extra_vars={**own, "docker_team_shared_quota": "64M"})
+        lowered = run_playbook(play, extra_vars={**own, "shared_folders_team_quota": "64M"})
         assert recap(lowered)["changed"] == 0 and host.file(image).size == 96 * 1024**2
     finally:
         host.run(f"umount {folder}; sed -i '\\#^{image} #d' /etc/fstab; rm -rf {folder} {image}")
@@ -122,20 +122,20 @@ def test_a_team_folder_from_before_the_quota_moves_in_and_a_raised_quota_grows_i
 def test_a_team_quota_that_eats_the_reserve_is_refused_before_any_change(host):
     free = int(host.check_output("df -B1 --output=avail /var/lib/cfps-hub").split()[-1])
     result = run_playbook(
-        ROOT / "molecule/docker/converge.yml", extra_vars={"docker_team_shared_quota": f"{free // 1024**2}M"}
+        ROOT / "molecule/docker/converge.yml", extra_vars={"shared_folders_team_quota": f"{free // 1024**2}M"}
     )
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
     out = flat(result.stdout)
-    assert "does not fit" in out and "docker_disk_reserve (10G) stays for the host" in out
+    assert "does not fit" in out and "shared_folders_disk_reserve (10G) stays for the host" in out
     assert host.file("/var/lib/cfps-hub/team-shared.img").size == TEAM_QUOTA
 
 
 def test_bad_team_quota_is_refused(host):
-    result = run_playbook(ROOT / "molecule/docker/converge.yml", extra_vars={"docker_team_shared_quota": "20GB"})
+    result = run_playbook(ROOT / "molecule/docker/converge.yml", extra_vars={"shared_folders_team_quota": "20GB"})
     assert result.returncode != 0
     assert recap(result)["changed"] == 0
-    assert "docker_team_shared_quota must be a size of at least 32M such as 20G, or empty for no quota (got 20GB)" in (
+    assert "shared_folders_team_quota must be a size of at least 32M such as 20G, or empty for no quota (got 20GB)" in (
         flat(result.stdout)
     )
 
