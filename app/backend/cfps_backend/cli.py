@@ -27,20 +27,22 @@ def _service(settings: Settings):
     return Service(settings)
 
 
-def _require_migrated(settings: Settings) -> None:
+def _migrated_settings(args) -> Settings:
+    """The settings, once the database schema is known to be current."""
+    settings = _settings(args)
     if not migrate.is_up_to_date(settings.database_url):
         raise ConfigError(
             "database schema is not at the current revision "
             f"(have {migrate.current_revision(settings.database_url)}, "
             f"need {migrate.head_revision(settings.database_url)}): run `cfps-backend db upgrade`"
         )
+    return settings
 
 
 def cmd_serve(args) -> int:
     import uvicorn
 
-    st = _settings(args)
-    _require_migrated(st)
+    st = _migrated_settings(args)
     os.environ[ENV_VAR] = os.path.abspath(st.path)
     audit.setup_logging(st.log_level, st.access_log)
     workers = 1 if st.dev_reload else (args.workers or st.workers)
@@ -99,8 +101,7 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_invite_create(args) -> int:
-    st = _settings(args)
-    _require_migrated(st)
+    st = _migrated_settings(args)
     print(_service(st).create_invite(args.uses, args.expires_days, args.note or ""))
     return 0
 
@@ -112,8 +113,7 @@ def _fmt_ts(ts: int | None) -> str:
 
 
 def cmd_invite_list(args) -> int:
-    st = _settings(args)
-    _require_migrated(st)
+    st = _migrated_settings(args)
     print(f"{'id':>4}  {'code':<8}  {'uses':>9}  {'expires':<20}  note")
     for inv in _service(st).list_invites():
         print(f"{inv.id:>4}  {inv.prefix + '…':<8}  {inv.uses:>4}/{inv.max_uses:<4}  {_fmt_ts(inv.expires_at):<20}  {inv.note}")
@@ -121,8 +121,7 @@ def cmd_invite_list(args) -> int:
 
 
 def cmd_user_list(args) -> int:
-    st = _settings(args)
-    _require_migrated(st)
+    st = _migrated_settings(args)
     print(f"{'username':<16}  {'status':<8}  created")
     for u in _service(st).list_users():
         print(f"{u.username:<16}  {'disabled' if u.disabled else 'active':<8}  {_fmt_ts(u.created_at)}")
@@ -144,8 +143,7 @@ def _end_hub_session(st: Settings, name: str) -> int:
 
 
 def cmd_user_enable(args, disabled: bool) -> int:
-    st = _settings(args)
-    _require_migrated(st)
+    st = _migrated_settings(args)
     if not _service(st).set_disabled(args.name, disabled):
         print(f"error: no user {args.name!r}", file=sys.stderr)
         return 1
@@ -154,8 +152,7 @@ def cmd_user_enable(args, disabled: bool) -> int:
 
 
 def cmd_user_delete(args) -> int:
-    st = _settings(args)
-    _require_migrated(st)
+    st = _migrated_settings(args)
     if not _service(st).delete_user(args.name):
         print(f"error: no user {args.name!r}", file=sys.stderr)
         return 1
@@ -164,8 +161,7 @@ def cmd_user_delete(args) -> int:
 
 
 def cmd_user_reset(args) -> int:
-    st = _settings(args)
-    _require_migrated(st)
+    st = _migrated_settings(args)
     if sys.stdin.isatty():
         import getpass
 

@@ -34,6 +34,35 @@ export class Form {
     onLangChange(() => this.paint());
   }
 
+  /**
+   * On submit: clear the messages, read and check the values, then `send`
+   * them with the button busy (a network failure is shown as such). `send`
+   * returns true when it leaves the page, and the button stays busy.
+   */
+  onSubmit<V>(read: () => V, check: (values: V) => FieldError[], send: (values: V) => Promise<boolean>): void {
+    this.el.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.run(read, check, send);
+    });
+  }
+
+  private async run<V>(read: () => V, check: (values: V) => FieldError[], send: (values: V) => Promise<boolean>): Promise<void> {
+    this.clear();
+    const values = read();
+    const errors = check(values);
+    if (errors.length > 0) {
+      this.setFieldErrors(errors);
+      return;
+    }
+    this.setBusy(true);
+    try {
+      if (await send(values)) return;
+    } catch {
+      this.setStatus({ key: 'error.network' });
+    }
+    this.setBusy(false);
+  }
+
   input(name: string): HTMLInputElement {
     return this.el.querySelector(`[name="${name}"]`) as HTMLInputElement;
   }

@@ -20,37 +20,24 @@ if (!hasAuthorizationRequest(params)) {
   if (note) note.hidden = false;
   window.location.replace(HUB_LOGIN_URL);
 } else {
-  form.el.addEventListener('submit', (event) => {
-    event.preventDefault();
-    void submit();
-  });
-}
-
-async function submit(): Promise<void> {
-  form.clear();
-  const values = { username: form.value('username').trim(), password: form.value('password') };
-  const errors = checkLogin(values);
-  if (errors.length > 0) {
-    form.setFieldErrors(errors);
-    return;
-  }
-  form.setBusy(true);
-  try {
-    const result = await postJson('/api/login', { ...values, ...params }, lang());
-    // 200 {"redirect"}; also 400 {"redirect"} when the client's request was bad
-    // (the error goes back to the client, as OAuth asks).
-    if (typeof result.body.redirect === 'string') {
+  form.onSubmit(
+    () => ({ username: form.value('username').trim(), password: form.value('password') }),
+    checkLogin,
+    async (values) => {
+      const result = await postJson('/api/login', { ...values, ...params }, lang());
+      // 200 {"redirect"}; also 400 {"redirect"} when the client's request was bad
+      // (the error goes back to the client, as OAuth asks).
+      if (typeof result.body.redirect !== 'string') {
+        form.showServerError(result);
+        return false;
+      }
       const target = safeRedirect(result.body.redirect, window.location.href);
       if (target) {
         window.location.assign(target);
-        return;
+        return true;
       }
       form.setStatus({ key: 'error.bad_redirect' });
-    } else {
-      form.showServerError(result);
-    }
-  } catch {
-    form.setStatus({ key: 'error.network' });
-  }
-  form.setBusy(false);
+      return false;
+    },
+  );
 }

@@ -11,35 +11,21 @@ initPage();
 
 const form = new Form('password-form', ['username', 'password', 'new_password'], 'password.submit', 'password.busy');
 
-form.el.addEventListener('submit', (event) => {
-  event.preventDefault();
-  void submit();
-});
-
-async function submit(): Promise<void> {
-  form.clear();
-  const values = {
+form.onSubmit(
+  () => ({
     username: form.value('username').trim(),
     password: form.value('password'),
     new_password: form.value('new_password'),
-  };
-  const errors = checkPasswordChange(values);
-  if (errors.length > 0) {
-    form.setFieldErrors(errors);
-    return;
-  }
-  form.setBusy(true);
-  try {
+  }),
+  checkPasswordChange,
+  async (values) => {
     const result = await postJson('/api/password', values, lang());
     if (result.status === 200) {
       form.el.reset();
       form.setStatus({ key: 'password.done' });
-      form.setBusy(false);
-      return;
+    } else {
+      form.showServerError(result);
     }
-    form.showServerError(result);
-  } catch {
-    form.setStatus({ key: 'error.network' });
-  }
-  form.setBusy(false);
-}
+    return false;
+  },
+);

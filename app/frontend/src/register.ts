@@ -11,34 +11,21 @@ initPage();
 
 const form = new Form('register-form', ['username', 'password', 'invite_code'], 'register.submit', 'register.busy');
 
-form.el.addEventListener('submit', (event) => {
-  event.preventDefault();
-  void submit();
-});
-
-async function submit(): Promise<void> {
-  form.clear();
-  const values = {
+form.onSubmit(
+  () => ({
     username: form.value('username').trim(),
     password: form.value('password'),
     invite_code: form.value('invite_code').trim(),
-  };
-  const errors = checkRegistration(values);
-  if (errors.length > 0) {
-    form.setFieldErrors(errors);
-    return;
-  }
-  form.setBusy(true);
-  try {
+  }),
+  checkRegistration,
+  async (values) => {
     const result = await postJson('/api/register', values, lang());
     if (result.status === 201) {
       form.setStatus({ key: 'register.done' });
       window.location.assign(HUB_LOGIN_URL);
-      return;
+      return true;
     }
     form.showServerError(result);
-  } catch {
-    form.setStatus({ key: 'error.network' });
-  }
-  form.setBusy(false);
-}
+    return false;
+  },
+);

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..i18n import message
 from ..service import Failure
-from .common import body_schema, err, fail, lang_of
+from .common import body_schema, err, fail, first_missing, lang_of
 from .deps import Body, client_ip
 
 router = APIRouter()
@@ -25,9 +25,8 @@ router = APIRouter()
 )
 async def register(request: Request, body: Body):
     p, settings = body.values, body.ctx.settings
-    for f in ("username", "password", "invite_code"):
-        if not p.get(f):
-            return err(request, "field_required", 400, f)
+    if missing := first_missing(p, ("username", "password", "invite_code")):
+        return err(request, "field_required", 400, missing)
     if len(p["username"]) > 64:
         return err(request, "username_invalid", 400, "username")
     if len(p["invite_code"]) > 256:
@@ -50,9 +49,8 @@ async def register(request: Request, body: Body):
 )
 async def change_password(request: Request, body: Body):
     p, settings = body.values, body.ctx.settings
-    for f in ("username", "password", "new_password"):
-        if not p.get(f):
-            return err(request, "field_required", 400, f)
+    if missing := first_missing(p, ("username", "password", "new_password")):
+        return err(request, "field_required", 400, missing)
     if len(p["username"]) > 256 or len(p["password"]) > 1024:
         return err(request, "invalid_credentials", 401, "password")
     if len(p["new_password"]) > settings.password_max_length:

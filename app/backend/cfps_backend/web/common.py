@@ -43,6 +43,11 @@ def lang_of(request: Request) -> str:
     return pick_lang(request.headers.get("accept-language"))
 
 
+def first_missing(values: dict[str, str], fields: tuple[str, ...]) -> str | None:
+    """The first of `fields` absent or empty in a request's values."""
+    return next((f for f in fields if not values.get(f)), None)
+
+
 def err(
     request: Request,
     code: str,

@@ -21,6 +21,7 @@ from .common import (
     err,
     error_redirect,
     fail,
+    first_missing,
     oauth_error,
     parse_bearer,
     query_doc,
@@ -114,11 +115,9 @@ async def login(request: Request, body: Body):
             field = "code_challenge" if code == "pkce_required" else "response_type"
             return err(request, code, 400, field, extra={"redirect": url})
         return RedirectResponse(url, status_code=303)
-    username, password = p.get("username"), p.get("password")
-    if not username:
-        return err(request, "field_required", 400, "username")
-    if not password:
-        return err(request, "field_required", 400, "password")
+    if missing := first_missing(p, ("username", "password")):
+        return err(request, "field_required", 400, missing)
+    username, password = p["username"], p["password"]
     if len(username) > 256 or len(password) > 1024:
         return err(request, "invalid_credentials", 401, "password")
     out = await run_in_threadpool(body.ctx.svc.login, client_ip(request), username, password, res)
