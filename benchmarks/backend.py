@@ -22,8 +22,11 @@ concurrency level (default 1 and 20) drives it for --duration seconds:
 
 It also times one argon2id verify with the service's parameters and prints the
 physical login limit = cores / verify time. The load generator is aiohttp on
-one event loop (it shares the cores with the server). Goals are reported,
-not asserted.
+one event loop (it shares the cores with the server) and opens a new
+connection per request, as nginx does to the service. Goals are reported,
+not asserted. `--ceiling` also runs /login of benchmarks/verify_only.py (the
+verify and nothing else) each round: what any Python ASGI server doing the
+verify reaches here, to read the service's login figure against.
 
 Side by side: `--tree before=/tmp/backend-before --tree after=.` runs the
 service from each checkout's app/backend (PYTHONPATH; the venv supplies the
@@ -32,7 +35,7 @@ prints each tree's figures (req/s: mean of rounds; p50/p99: median of rounds)
 and the second tree against the first.
 
 Usage:  python benchmarks/backend.py [--duration 20] [--concurrency 1,20] [--workers N]
-            [--tree [LABEL=]DIR ...] [--rounds N] [--endpoints health,login,...]
+            [--tree [LABEL=]DIR ...] [--rounds N] [--endpoints health,login,...] [--ceiling]
 """
 
 from __future__ import annotations
