@@ -110,11 +110,13 @@ forget_local_state() {
 prune_test_cache() {
   local f
   [ -d "$TEST_CACHE" ] || return 0
-  # Newest first; every file after the first goes.
-  ls -1t "$TEST_CACHE"/notebook-*.tar 2>/dev/null | tail -n +2 | while read -r f; do
-    log "test cache: removing the older $f"
-    rm -f "$f"
-  done
+  # Newest first; every file after the first goes. (find, not ls: a folder
+  # with no saved image yet is not an error.)
+  find "$TEST_CACHE" -maxdepth 1 -name 'notebook-*.tar' -printf '%T@ %p\n' | sort -rn | tail -n +2 |
+    while read -r _ f; do
+      log "test cache: removing the older $f"
+      rm -f "$f"
+    done
 }
 
 # A Debian systemd base image built from the Debian mirror (no registry here).
