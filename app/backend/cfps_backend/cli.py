@@ -112,19 +112,25 @@ def _fmt_ts(ts: int | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _print_table(columns: dict[str, str], rows) -> None:
+    """A header line, then a line a row; columns maps each heading to its format spec (alignment, width)."""
+    line = "  ".join(f"{{:{spec}}}" for spec in columns.values())
+    print(line.format(*columns))
+    for row in rows:
+        print(line.format(*row))
+
+
 def cmd_invite_list(args) -> int:
-    st = _migrated_settings(args)
-    print(f"{'id':>4}  {'code':<8}  {'uses':>9}  {'expires':<20}  note")
-    for inv in _service(st).list_invites():
-        print(f"{inv.id:>4}  {inv.prefix + '…':<8}  {inv.uses:>4}/{inv.max_uses:<4}  {_fmt_ts(inv.expires_at):<20}  {inv.note}")
+    invites = _service(_migrated_settings(args)).list_invites()
+    rows = ((i.id, i.prefix + "…", f"{i.uses:>4}/{i.max_uses:<4}", _fmt_ts(i.expires_at), i.note) for i in invites)
+    _print_table({"id": ">4", "code": "<8", "uses": ">9", "expires": "<20", "note": ""}, rows)
     return 0
 
 
 def cmd_user_list(args) -> int:
-    st = _migrated_settings(args)
-    print(f"{'username':<16}  {'status':<8}  created")
-    for u in _service(st).list_users():
-        print(f"{u.username:<16}  {'disabled' if u.disabled else 'active':<8}  {_fmt_ts(u.created_at)}")
+    users = _service(_migrated_settings(args)).list_users()
+    rows = ((u.username, "disabled" if u.disabled else "active", _fmt_ts(u.created_at)) for u in users)
+    _print_table({"username": "<16", "status": "<8", "created": ""}, rows)
     return 0
 
 

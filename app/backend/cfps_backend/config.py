@@ -38,6 +38,18 @@ ENV_VAR = "CFPS_BACKEND_CONFIG"
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+# Numeric keys: lowest, highest (None: no upper bound), what the error adds.
+_RANGES: dict[str, tuple[float, float | None, str]] = {
+    "password_min_length": (8, None, ""),
+    "workers": (1, None, ""),
+    "port": (1, 65535, ""),
+    "code_ttl_seconds": (1, 600, ""),
+    "access_token_ttl_seconds": (60, 86400, ""),
+    "userinfo_cache_seconds": (0, 30, ""),
+    "db_pool_size": (1, None, ""),
+    "threadpool_size": (1, None, ""),
+    "argon2_max_concurrency": (0, None, " (0 = unlimited)"),
+}
 
 # The file Settings reads while load_settings() builds it (pydantic-settings
 # takes a TOML source's path from the class otherwise).
@@ -101,16 +113,9 @@ class Client(BaseModel):
     model_config = _STRICT
 
     client_id: str
-    client_secret: str
+    client_secret: Annotated[str, Field(min_length=16)]
     redirect_uris: StrTuple
     username_claim: str = "username"
-
-    @field_validator("client_secret")
-    @classmethod
-    def _secret(cls, v: str) -> str:
-        if len(v) < 16:
-            raise ValueError("must be at least 16 characters")
-        return v
 
     @field_validator("redirect_uris")
     @classmethod
@@ -144,7 +149,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(strict=True, frozen=True, extra="forbid", case_sensitive=True)
 
-    secret_key: str
+    secret_key: Annotated[str, Field(min_length=32)]
     database_url: str = "sqlite:////var/lib/cfps-backend/cfps.db"
     invite_codes: StrTuple = ()
     rate_limit: RateLimit = RateLimit(30, 60)
@@ -208,13 +213,6 @@ class Settings(BaseSettings):
         return Argon2Params(self.argon2_time_cost, self.argon2_memory_cost, self.argon2_parallelism)
 
     # --------------------------------------------------------- validators
-    @field_validator("secret_key")
-    @classmethod
-    def _secret_key(cls, v: str) -> str:
-        if len(v) < 32:
-            raise ValueError("must be at least 32 characters")
-        return v
-
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str) -> str:
@@ -289,11 +287,12 @@ class Settings(BaseSettings):
             seen.add(c.client_id)
         return v
 
-    @field_validator("password_min_length")
+    @field_validator(*_RANGES)
     @classmethod
-    def _pmin(cls, v: int) -> int:
-        if v < 8:
-            raise ValueError("must be >= 8")
+    def _in_range(cls, v: float, info: ValidationInfo) -> float:
+        low, high, note = _RANGES[info.field_name]
+        if not (low <= v and (high is None or v <= high)):  # also false for nan
+            raise ValueError(f"must be {low}..{high}{note}" if high is not None else f"must be >= {low}{note}")
         return v
 
     @field_validator("password_max_length")
@@ -303,61 +302,12 @@ class Settings(BaseSettings):
             raise ValueError("must be >= 64 and >= password_min_length")
         return v
 
-    @field_validator("workers")
-    @classmethod
-    def _workers(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
-        return v
-
-    @field_validator("port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        if not 0 < v < 65536:
-            raise ValueError("must be 1..65535")
-        return v
-
-    @field_validator("code_ttl_seconds")
-    @classmethod
-    def _code_ttl(cls, v: int) -> int:
-        if not 1 <= v <= 600:
-            raise ValueError("must be 1..600")
-        return v
-
-    @field_validator("access_token_ttl_seconds")
-    @classmethod
-    def _token_ttl(cls, v: int) -> int:
-        if not 60 <= v <= 86400:
-            raise ValueError("must be 60..86400")
-        return v
-
-    @field_validator("userinfo_cache_seconds")
-    @classmethod
-    def _cache(cls, v: float) -> float:
-        if not 0 <= v <= 30:  # also false for nan
-            raise ValueError("must be 0..30")
-        return v
-
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, v: str) -> str:
         v = v.upper()
         if v not in _LOG_LEVELS:
             raise ValueError(f"must be one of {sorted(_LOG_LEVELS)}")
-        return v
-
-    @field_validator("db_pool_size", "threadpool_size")
-    @classmethod
-    def _pools(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("config keys 'db_pool_size'/'threadpool_size' must be >= 1")
-        return v
-
-    @field_validator("argon2_max_concurrency")
-    @classmethod
-    def _a2c(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError("must be >= 0 (0 = unlimited)")
         return v
 
     @field_validator("hub_api_url")
@@ -412,6 +362,8 @@ def _message(err: dict[str, Any]) -> str:
         if text.startswith("config key"):
             return text
         return f"config key '{key}'{'' if text.startswith(':') else ' '}{text}"
+    if kind == "string_too_short":
+        return f"config key '{key}' must be at least {err['ctx']['min_length']} characters"
     if kind == "model_type":
         return f"config key '{key}' must be a table"
     if loc and isinstance(loc[-1], int):  # an element of a list

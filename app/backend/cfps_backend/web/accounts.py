@@ -8,31 +8,36 @@ from starlette.concurrency import run_in_threadpool
 
 from ..i18n import message
 from ..service import Failure
-from .common import body_schema, err, fail, first_missing, lang_of
-from .deps import Body, client_ip
+from .common import body_schema, credentials_too_long, err, fail, first_missing, lang_of
+from .deps import Body, Posted, client_ip
 
 router = APIRouter()
 
 
+# Each route's fields, all required: name -> what the API documentation says of it.
+_REGISTER = {"username": "4-16 of [a-z0-9_]", "password": "password", "invite_code": "invite code"}
+_PASSWORD = {"username": "user name", "password": "current password", "new_password": "new password"}
+
+
+def _password_too_long(request: Request, body: Posted, field: str) -> JSONResponse | None:
+    """A new password longer than the settings allow: refused before any hashing."""
+    longest = body.ctx.settings.password_max_length
+    return err(request, "password_too_long", 400, field, n=longest) if len(body.values[field]) > longest else None
+
+
 @router.post(
-    "/register",
-    summary="Create an account with an invite code",
-    status_code=201,
-    openapi_extra=body_schema(
-        {"username": "4-16 of [a-z0-9_]", "password": "password", "invite_code": "invite code"},
-        ["username", "password", "invite_code"],
-    ),
+    "/register", summary="Create an account with an invite code", status_code=201, openapi_extra=body_schema(_REGISTER)
 )
 async def register(request: Request, body: Body):
-    p, settings = body.values, body.ctx.settings
-    if missing := first_missing(p, ("username", "password", "invite_code")):
+    p = body.values
+    if missing := first_missing(p, _REGISTER):
         return err(request, "field_required", 400, missing)
     if len(p["username"]) > 64:
         return err(request, "username_invalid", 400, "username")
     if len(p["invite_code"]) > 256:
         return err(request, "invite_invalid", 400, "invite_code")
-    if len(p["password"]) > settings.password_max_length:
-        return err(request, "password_too_long", 400, "password", n=settings.password_max_length)
+    if refused := _password_too_long(request, body, "password"):
+        return refused
     out = await run_in_threadpool(body.ctx.svc.register, client_ip(request), p["username"], p["password"], p["invite_code"])
     if isinstance(out, Failure):
         return fail(request, out)
@@ -42,19 +47,16 @@ async def register(request: Request, body: Body):
 @router.post(
     "/password",
     summary="Change one's own password (the current one is required); revokes the user's tokens",
-    openapi_extra=body_schema(
-        {"username": "user name", "password": "current password", "new_password": "new password"},
-        ["username", "password", "new_password"],
-    ),
+    openapi_extra=body_schema(_PASSWORD),
 )
 async def change_password(request: Request, body: Body):
-    p, settings = body.values, body.ctx.settings
-    if missing := first_missing(p, ("username", "password", "new_password")):
+    p = body.values
+    if missing := first_missing(p, _PASSWORD):
         return err(request, "field_required", 400, missing)
-    if len(p["username"]) > 256 or len(p["password"]) > 1024:
+    if credentials_too_long(p):
         return err(request, "invalid_credentials", 401, "password")
-    if len(p["new_password"]) > settings.password_max_length:
-        return err(request, "password_too_long", 400, "new_password", n=settings.password_max_length)
+    if refused := _password_too_long(request, body, "new_password"):
+        return refused
     svc = body.ctx.svc
     out = await run_in_threadpool(svc.change_password, client_ip(request), p["username"], p["password"], p["new_password"])
     if isinstance(out, Failure):

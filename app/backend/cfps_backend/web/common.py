@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fastapi import Request
@@ -43,9 +44,14 @@ def lang_of(request: Request) -> str:
     return pick_lang(request.headers.get("accept-language"))
 
 
-def first_missing(values: dict[str, str], fields: tuple[str, ...]) -> str | None:
+def first_missing(values: dict[str, str], fields: Iterable[str]) -> str | None:
     """The first of `fields` absent or empty in a request's values."""
     return next((f for f in fields if not values.get(f)), None)
+
+
+def credentials_too_long(values: dict[str, str]) -> bool:
+    """A user name or password longer than any account's: refused before any lookup or hashing."""
+    return len(values["username"]) > 256 or len(values["password"]) > 1024
 
 
 def err(
@@ -195,12 +201,13 @@ def query_doc(*names: str) -> dict:
     }
 
 
-def body_schema(props: dict[str, str], required: list[str], json_too: bool = True) -> dict:
-    """OpenAPI request body of string fields (the handlers read the body themselves)."""
+def body_schema(props: dict[str, str], required: list[str] | None = None, json_too: bool = True) -> dict:
+    """OpenAPI request body of string fields, all required unless `required` names some
+    (the handlers read the body themselves)."""
     schema = {
         "type": "object",
         "properties": {k: {"type": "string", "description": d} for k, d in props.items()},
-        "required": required,
+        "required": list(props) if required is None else required,
     }
     content = {"application/x-www-form-urlencoded": {"schema": schema}}
     if json_too:

@@ -146,11 +146,9 @@ def _client_credentials(request: Request, p: dict[str, str]) -> ClientCredential
 
 
 @dataclass(frozen=True)
-class TokenCall:
-    """The context, the token request's form and the client it authenticated as."""
+class TokenCall(Posted):
+    """A token request's form (never JSON), and the client it authenticated as."""
 
-    ctx: Ctx
-    params: dict[str, str]
     client: Client
 
 
@@ -170,7 +168,7 @@ async def authenticated_client(request: Request) -> TokenCall:
     if client is None:
         await run_in_threadpool(svc.client_auth_failed, client_ip(request), creds.client_id)
         raise Halt(oauth_error(request, "invalid_client", 401, headers=creds.challenge))
-    return TokenCall(ctx, p, client)
+    return TokenCall(ctx, p, False, client)
 
 
 Body = Annotated[Posted, Depends(body_params)]

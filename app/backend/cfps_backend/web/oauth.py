@@ -18,6 +18,7 @@ from .common import (
     OAUTH_PARAMS,
     append_query,
     body_schema,
+    credentials_too_long,
     err,
     error_redirect,
     fail,
@@ -117,10 +118,9 @@ async def login(request: Request, body: Body):
         return RedirectResponse(url, status_code=303)
     if missing := first_missing(p, ("username", "password")):
         return err(request, "field_required", 400, missing)
-    username, password = p["username"], p["password"]
-    if len(username) > 256 or len(password) > 1024:
+    if credentials_too_long(p):
         return err(request, "invalid_credentials", 401, "password")
-    out = await run_in_threadpool(body.ctx.svc.login, client_ip(request), username, password, res)
+    out = await run_in_threadpool(body.ctx.svc.login, client_ip(request), p["username"], p["password"], res)
     if isinstance(out, Failure):
         return fail(request, out)
     q = {"code": out}
@@ -149,7 +149,7 @@ async def login(request: Request, body: Body):
     ),
 )
 async def token(request: Request, call: AuthenticatedClient):
-    p = call.params
+    p = call.values
     if p.get("grant_type") != "authorization_code":
         return oauth_error(request, "unsupported_grant_type", 400)
     if not p.get("code") or len(p["code"]) > 256:
