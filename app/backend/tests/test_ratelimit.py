@@ -33,6 +33,25 @@ def new_conn(server, ip=None, **kw) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=headers, timeout=30, **kw)
 
 
+def burst(server, path, body, n=LIMIT + 1, ip=None, local_address=None) -> list[httpx.Response]:
+    """n POSTs to path, each on a new connection, from ip (each from a new address when None).
+
+    body: the post's arguments (json= or data=), or a function that makes them anew for each."""
+    answers = []
+    for _ in range(n):
+        transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
+        with new_conn(server, ip or fresh_ip(), transport=transport) as c:
+            answers.append(c.post(path, **(body() if callable(body) else body)))
+    return answers
+
+
+def wrong_invite() -> dict:
+    return {"json": {"username": fresh_username(), "password": PASSWORD, "invite_code": "guess"}}
+
+
+WRONG_SECRET = {"grant_type": "authorization_code", "code": "x", "client_id": "victim", "client_secret": "guess-0123456789abc"}
+
+
 def test_login_per_ip_limit_is_shared_between_processes(server, tmp_path):
     # Which uvicorn worker accepts a connection is the kernel's choice, so a
     # second server process on the same database stands in for "another
@@ -111,35 +130,21 @@ def test_ipv6_addresses_of_one_64_count_as_one(server):
 
 def test_register_counts_only_wrong_invite_codes(server):
     wait_for_fresh_window()
-    ip = fresh_ip()
-    statuses = []
-    for _ in range(LIMIT + 1):
-        with new_conn(server, ip) as c:
-            statuses.append(
-                c.post("/register", json={"username": fresh_username(), "password": PASSWORD, "invite_code": "guess"})
-            )
-    assert [r.status_code for r in statuses[:LIMIT]] == [400] * LIMIT
-    assert statuses[LIMIT].status_code == 429 and "retry-after" in statuses[LIMIT].headers
+    answers = burst(server, "/register", wrong_invite, ip=fresh_ip())
+    assert [r.status_code for r in answers[:LIMIT]] == [400] * LIMIT
+    assert answers[LIMIT].status_code == 429 and "retry-after" in answers[LIMIT].headers
     # Mistakes in the other fields are the researcher's own and never count.
-    ip = fresh_ip()
-    for _ in range(LIMIT + 1):
-        with new_conn(server, ip) as c:
-            r = c.post("/register", json={"username": "ab", "password": PASSWORD, "invite_code": OPERATOR_INVITE})
-            assert r.status_code == 400
+    bad_name = {"json": {"username": "ab", "password": PASSWORD, "invite_code": OPERATOR_INVITE}}
+    answers = burst(server, "/register", bad_name, ip=fresh_ip())
+    assert [r.status_code for r in answers] == [400] * (LIMIT + 1)
 
 
 def test_spoofed_xff_from_untrusted_peer_ignored(server):
     """Peer 127.0.0.2 is not in trusted_proxies: its X-Forwarded-For is ignored,
     so rotating the header does not reset the per-IP limit."""
     wait_for_fresh_window()
-    statuses = []
-    for _ in range(LIMIT + 1):
-        transport = httpx.HTTPTransport(local_address="127.0.0.2")
-        with new_conn(server, fresh_ip(), transport=transport) as c:
-            statuses.append(
-                c.post("/register", json={"username": fresh_username(), "password": PASSWORD, "invite_code": "guess"}).status_code
-            )
-    assert statuses[:LIMIT] == [400] * LIMIT and statuses[LIMIT] == 429
+    answers = burst(server, "/register", wrong_invite, local_address="127.0.0.2")
+    assert [r.status_code for r in answers] == [400] * LIMIT + [429]
     ips = {e.get("ip") for e in server.log_lines() if e.get("event") == "rate_limited"}
     assert "127.0.0.2" in ips
 
@@ -147,31 +152,15 @@ def test_spoofed_xff_from_untrusted_peer_ignored(server):
 def test_trusted_proxy_xff_honoured(server):
     """From the trusted peer (127.0.0.1) each forwarded address has its own bucket."""
     wait_for_fresh_window()
-    for _ in range(LIMIT + 3):
-        with new_conn(server, fresh_ip()) as c:
-            r = c.post("/register", json={"username": fresh_username(), "password": PASSWORD, "invite_code": "guess"})
-            assert r.status_code == 400
+    answers = burst(server, "/register", wrong_invite, n=LIMIT + 3)
+    assert [r.status_code for r in answers] == [400] * (LIMIT + 3)
 
 
 def test_token_endpoint_bruteforce(server):
     wait_for_fresh_window()
-    ip = fresh_ip()
-    statuses = []
-    for _ in range(LIMIT + 1):
-        with new_conn(server, ip) as c:
-            statuses.append(
-                c.post(
-                    "/token",
-                    data={
-                        "grant_type": "authorization_code",
-                        "code": "x",
-                        "client_id": "victim",
-                        "client_secret": "guess-0123456789abc",
-                    },
-                )
-            )
-    assert [r.status_code for r in statuses[:LIMIT]] == [401] * LIMIT
-    assert statuses[LIMIT].status_code == 429 and "retry-after" in statuses[LIMIT].headers
+    answers = burst(server, "/token", {"data": WRONG_SECRET}, ip=fresh_ip())
+    assert [r.status_code for r in answers[:LIMIT]] == [401] * LIMIT
+    assert answers[LIMIT].status_code == 429 and "retry-after" in answers[LIMIT].headers
     # Only that address: the registered client's own exchange from elsewhere goes on.
     with new_conn(server, fresh_ip()) as c:
         r = redeem(c, *login_code(c, register(c)), client_id="jupyterhub")
@@ -180,13 +169,9 @@ def test_token_endpoint_bruteforce(server):
 
 def test_a_strangers_wrong_secret_flood_never_throttles_the_hub(server):
     wait_for_fresh_window()
-    for _ in range(LIMIT + 2):  # from many addresses, for the hub's own client id
-        with new_conn(server, fresh_ip()) as c:
-            r = c.post(
-                "/token",
-                data={"grant_type": "authorization_code", "code": "x", "client_id": "jupyterhub", "client_secret": "wrong-0123"},
-            )
-            assert r.status_code == 401
+    # From many addresses, for the hub's own client id.
+    answers = burst(server, "/token", {"data": {**WRONG_SECRET, "client_id": "jupyterhub"}}, n=LIMIT + 2)
+    assert [r.status_code for r in answers] == [401] * (LIMIT + 2)
     with new_conn(server, fresh_ip()) as c:
         assert redeem(c, *login_code(c, register(c))).status_code == 200
 

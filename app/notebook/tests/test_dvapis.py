@@ -15,16 +15,24 @@ import cfps_dvapis
 from cfps_dvapis import DatabaseUnavailable, sql
 
 
-@pytest.fixture
-def sqlite_db(tmp_path, monkeypatch):
+def use_sqlite(tmp_path, monkeypatch, tables):
+    """A SQLite file with tables {CREATE TABLE statement: rows} as the database sql() connects to."""
     path = tmp_path / "cfps.db"
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE person_2018 (pid INTEGER PRIMARY KEY, age INTEGER, name TEXT)")
-        conn.executemany(
-            "INSERT INTO person_2018 VALUES (?, ?, ?)", [(1, 30, "a"), (2, 65, "b"), (3, 70, "c'); DROP TABLE x;--")]
-        )
+        for create, rows in tables.items():
+            conn.execute(create)
+            insert = f"INSERT INTO {create.split()[2]} VALUES ({', '.join('?' * len(rows[0]))})"  # noqa: S608 (the test's own names)
+            conn.executemany(insert, rows)
     monkeypatch.setenv("CFPS_DB_URL", f"sqlite:///{path}")
     return path
+
+
+@pytest.fixture
+def sqlite_db(tmp_path, monkeypatch):
+    person = [(1, 30, "a"), (2, 65, "b"), (3, 70, "c'); DROP TABLE x;--")]
+    return use_sqlite(
+        tmp_path, monkeypatch, {"CREATE TABLE person_2018 (pid INTEGER PRIMARY KEY, age INTEGER, name TEXT)": person}
+    )
 
 
 def test_returns_a_dataframe(sqlite_db):
@@ -93,25 +101,16 @@ def test_missing_settings_are_named(monkeypatch):
 @pytest.fixture
 def labelled_db(tmp_path, monkeypatch):
     """The label tables as cfps_import writes them, in SQLite."""
-    path = tmp_path / "labels.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE meta_value_labels (table_name TEXT, column_name TEXT, value REAL, label TEXT)")
-        conn.executemany(
-            "INSERT INTO meta_value_labels VALUES (?, ?, ?, ?)",
-            [("person_2010", "gender", 1, "男"), ("person_2010", "gender", 0, "女"),
-             ("person_2010", "gender", -8, "不适用"), ("person_2010", "prov", 11, "北京市"),
-             ("other_2010", "gender", 1, "other")],
-        )  # fmt: skip
-        conn.execute(
-            "CREATE TABLE meta_variables (table_name TEXT, position INT, column_name TEXT, label TEXT,"
-            " stata_type TEXT, sql_type TEXT, value_label_set TEXT)"
-        )
-        conn.executemany(
-            "INSERT INTO meta_variables VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [("person_2010", 2, "gender", "性别", "byte", "TINYINT", "gender"),
-             ("person_2010", 1, "pid", "个人编码", "long", "INT", None)],
-        )  # fmt: skip
-    monkeypatch.setenv("CFPS_DB_URL", f"sqlite:///{path}")
+    value_labels = [("person_2010", "gender", 1, "男"), ("person_2010", "gender", 0, "女"),
+                    ("person_2010", "gender", -8, "不适用"), ("person_2010", "prov", 11, "北京市"),
+                    ("other_2010", "gender", 1, "other")]  # fmt: skip
+    variables = [("person_2010", 2, "gender", "性别", "byte", "TINYINT", "gender"),
+                 ("person_2010", 1, "pid", "个人编码", "long", "INT", None)]  # fmt: skip
+    use_sqlite(tmp_path, monkeypatch, {
+        "CREATE TABLE meta_value_labels (table_name TEXT, column_name TEXT, value REAL, label TEXT)": value_labels,
+        "CREATE TABLE meta_variables (table_name TEXT, position INT, column_name TEXT, label TEXT,"
+        " stata_type TEXT, sql_type TEXT, value_label_set TEXT)": variables,
+    })  # fmt: skip
 
 
 def test_label_replaces_codes_of_labelled_columns(labelled_db):

@@ -25,9 +25,7 @@ def _password_too_long(request: Request, body: Posted, field: str) -> JSONRespon
     return err(request, "password_too_long", 400, field, n=longest) if len(body.values[field]) > longest else None
 
 
-@router.post(
-    "/register", summary="Create an account with an invite code", status_code=201, openapi_extra=body_schema(_REGISTER)
-)
+@router.post("/register", summary="Create an account with an invite code", status_code=201, openapi_extra=body_schema(_REGISTER))
 async def register(request: Request, body: Body):
     p = body.values
     if missing := first_missing(p, _REGISTER):
