@@ -38,28 +38,30 @@ class InviteCode(Base):
     note: Mapped[str] = mapped_column(String(255), nullable=False, default="")
 
 
-class AuthCode(Base):
+class _Grant:
+    """What an authorization code and an access token share: the user, the client, the lifetime."""
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+
+
+class AuthCode(_Grant, Base):
     __tablename__ = "auth_codes"
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(128), nullable=False)
     redirect_uri: Mapped[str] = mapped_column(String(2048), nullable=False)
     code_challenge: Mapped[str] = mapped_column(String(128), nullable=False)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
     used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
-class Token(Base):
+class Token(_Grant, Base):
     __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_user_id", "user_id"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    client_id: Mapped[str] = mapped_column(String(128), nullable=False)
     code_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
