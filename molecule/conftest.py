@@ -179,7 +179,7 @@ def assert_exposure(host, role, unit):
 
 
 def oauth_login(host, *args):
-    """molecule/resources/files/oauth_login.py in the instance: user, password, client id, secret, redirect URI."""
-    script = (ROOT / "molecule/resources/files/oauth_login.py").read_text(encoding="utf-8")
+    """app/backend/tests/hub_client.py in the instance: user, password, client id, secret, redirect URI."""
+    script = (ROOT / "app/backend/tests/hub_client.py").read_text(encoding="utf-8")
     quoted = " ".join(shlex.quote(a) for a in args)
     return json.loads(host.check_output(f"python3 -c {shlex.quote(script)} {quoted}"))

@@ -3,8 +3,6 @@ workers) on a free loopback port, with a temp SQLite DB and temp config."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import json
 import os
@@ -19,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from hub_client import authorization_params, pkce_pair
 
 HUB_REDIRECT = "https://hub.example.org/jupyter/hub/oauth_callback"
 OTHER_REDIRECT = "https://other.example.org/cb"
@@ -85,6 +84,13 @@ class Server:
     log: Path
     proc: subprocess.Popen
 
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
     def log_lines(self) -> list[dict]:
         out = []
         for line in self.log.read_text(errors="replace").splitlines():
@@ -95,13 +101,17 @@ class Server:
         return out
 
 
-def start_server(tmp: Path, config: Path, db: Path) -> Server:
+def start_server(tmp: Path, config: Path, db: Path, *extra: str) -> Server:
+    """`cfps-backend serve` (with extra arguments) on a free port, once /health answers."""
     port = free_port()
     log = tmp / "server.log"
     fh = log.open("wb")
     env = {**os.environ, "CFPS_BACKEND_CONFIG": str(config)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cfps_backend", "serve", "--port", str(port)], env=env, stdout=fh, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "cfps_backend", "serve", "--port", str(port), *extra],
+        env=env,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
@@ -128,11 +138,7 @@ def server(tmp_path_factory) -> Server:
     cli(config, "db", "upgrade")
     srv = start_server(tmp, config, db)
     yield srv
-    srv.proc.terminate()
-    try:
-        srv.proc.wait(15)
-    except subprocess.TimeoutExpired:
-        srv.proc.kill()
+    srv.stop()
 
 
 _ip_counter = itertools.count(1)
@@ -161,25 +167,10 @@ def fresh_username() -> str:
     return f"u{os.getpid() % 1000}x{next(_user_counter)}{secrets.token_hex(2)}"[:16]
 
 
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)[:64]
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
 def authz_params(
-    challenge: str, client_id: str = "jupyterhub", redirect_uri: str = HUB_REDIRECT, state: str = "st-123", **extra
+    challenge: str, client_id: str = "jupyterhub", redirect_uri: str = HUB_REDIRECT, state: str = "st-123", **override
 ) -> dict:
-    p = {
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "response_type": "code",
-        "state": state,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    p.update(extra)
-    return {k: v for k, v in p.items() if v is not None}
+    return authorization_params(challenge, client_id, redirect_uri, state, **override)
 
 
 def register(c: httpx.Client, username: str | None = None, password: str = PASSWORD, invite: str = OPERATOR_INVITE) -> str:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, cli, fresh_username, get_token, register, write_config
+from conftest import PASSWORD, cli, fresh_username, get_token, register, start_server, write_config
 
 
 @pytest.fixture
@@ -172,22 +172,14 @@ def _stall_a_worker(tmp_path, seconds: float, *extra: str) -> tuple[set[int], se
     import signal
     import time
 
-    import httpx
-    from conftest import free_port
-
     config = write_config(tmp_path / "config.toml", tmp_path / "stall.db", workers=2)
     cli(config, "db", "upgrade")
-    port = free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cfps_backend", "--config", str(config), "serve", "--port", str(port), *extra],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = start_server(tmp_path, config, tmp_path / "stall.db", *extra)
+    pid = server.proc.pid
     try:
         deadline = time.monotonic() + 30
-        while len(before := _workers(proc.pid)) < 2 or not _answers(httpx, port):
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+        while len(before := _workers(pid)) < 2:
+            assert server.proc.poll() is None and time.monotonic() < deadline, server.log.read_text()
             time.sleep(0.2)
         frozen = min(before)
         os.kill(frozen, signal.SIGSTOP)
@@ -196,23 +188,12 @@ def _stall_a_worker(tmp_path, seconds: float, *extra: str) -> tuple[set[int], se
             os.kill(frozen, signal.SIGCONT)
         # The supervisor checks every 0.5 s: give it a few rounds, until two workers answer again.
         time.sleep(2)
-        while len(after := _workers(proc.pid)) < 2:
+        while len(after := _workers(pid)) < 2:
             assert time.monotonic() < deadline + seconds + 30
             time.sleep(0.2)
         return before, after
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _answers(httpx, port) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        server.stop()
 
 
 def test_a_worker_starved_for_8_seconds_is_kept(tmp_path):
