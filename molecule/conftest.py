@@ -30,49 +30,6 @@ def host():
     return testinfra.get_host(f"docker://{INSTANCE}")
 
 
-def run_playbook(playbook, *args, extra_vars=None, inventory=None):
-    """Run a playbook against the instance; return the CompletedProcess.
-
-    The inventory is the bare instance unless one is given (Molecule's own,
-    with the instance in the cfps_hub group, for playbooks that target it).
-    """
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        inventory or f"{INSTANCE},",
-        "-c",
-        "community.docker.docker",
-        str(playbook),
-        *args,
-    ]
-    if extra_vars:
-        cmd += ["-e", json.dumps(extra_vars)]
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FORCE_COLOR="0")
-    # Failures go to stderr: fold both streams so a test reads one output.
-    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
-
-
-def recap(result):
-    """The PLAY RECAP counters for the instance, as a dict of ints."""
-    match = re.search(rf"^{re.escape(INSTANCE)}\s*:\s*(.*)$", result.stdout, re.M)
-    assert match, f"no play recap in output:\n{result.stdout[-3000:]}"
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
-
-
-def flat(text):
-    """Output with all white space folded, so wrapped messages still match."""
-    return " ".join(text.split())
-
-
-def assert_check_mode_clean(inventory=None):
-    """`--check --diff` of the scenario's converge on the converged instance changes nothing."""
-    result = run_playbook(SCENARIO_DIR / "converge.yml", "--check", "--diff", inventory=inventory)
-    counts = recap(result)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert counts["changed"] == 0, f"check mode reports changes:\n{result.stdout[-5000:]}"
-    assert counts["failed"] == 0
-
-
 def wait_for_boot(timeout=120):
     """Wait until systemd in the instance reports running (or degraded): scripts/files/wait-for-boot."""
     with (ROOT / "scripts/files/wait-for-boot").open("rb") as script:
@@ -87,6 +44,11 @@ def reboot(host):
     """Restart the instance container: a real reboot of its systemd."""
     subprocess.run(["docker", "restart", "-t", "30", INSTANCE], check=True, capture_output=True)
     return wait_for_boot()
+
+
+def copy_in(local, path):
+    """Copy a file of the controller into the instance (docker cp: any size, byte for byte)."""
+    subprocess.run(["docker", "cp", str(local), f"{INSTANCE}:{path}"], check=True, capture_output=True)
 
 
 def ensure_probe_image(host):
@@ -121,6 +83,7 @@ def probe_from_container(host, targets, timeout=3):
 
     Returns {(ip, port): True if the TCP connection opened}.
     """
+    ensure_probe_image(host)
     script = " ".join(
         f"(nc -w {timeout} {ip} {port} </dev/null >/dev/null 2>&1"
         f" && echo {ip}:{port}=open || echo {ip}:{port}=closed) &"

@@ -26,8 +26,9 @@ import time
 import pytest
 import testinfra
 
-from conftest import INSTANCE, ROOT, SCENARIO_DIR, assert_exposure, flat, run_playbook
+from conftest import INSTANCE, ROOT, SCENARIO_DIR, assert_exposure
 from conftest import oauth_login as conftest_oauth_login
+from playbook import flat, run_playbook
 
 TARGET = f"{INSTANCE}-restore"
 PASSWORD = "cfps-test-backup-password"

@@ -3,17 +3,8 @@
 import pytest
 import yaml
 
-from conftest import (
-    assert_check_mode_clean,
-    ensure_probe_image,
-    flat,
-    instance_ip,
-    probe_from_container,
-    reboot,
-    recap,
-    run_playbook,
-    tcp_open,
-)
+from conftest import instance_ip, probe_from_container, reboot, tcp_open
+from playbook import assert_check_mode_clean, refused, run_playbook
 
 BRIDGE = "172.17.0.1"
 
@@ -38,7 +29,6 @@ def test_server_listens_on_bridge_and_loopback_only(host):
 
 
 def test_containers_reach_the_server_on_the_bridge(host):
-    ensure_probe_image(host)
     assert probe_from_container(host, [(BRIDGE, 3306)]) == {(BRIDGE, 3306): True}
 
 
@@ -93,18 +83,15 @@ def role_playbook(tmp_path, **play_vars):
 def test_bad_bind_address_is_refused(host, tmp_path, address):
     conf_before = host.file("/etc/mysql/mariadb.conf.d/60-cfps-hub.cnf").content_string
     result = run_playbook(role_playbook(tmp_path, mariadb_install_server=True, mariadb_bind_address=address))
-    assert result.returncode != 0
-    assert recap(result)["changed"] == 0
-    assert "mariadb_bind_address must be the IPv4 address of the docker bridge" in flat(result.stdout)
+    out = refused(result)
+    assert "mariadb_bind_address must be the IPv4 address of the docker bridge" in out
     assert host.file("/etc/mysql/mariadb.conf.d/60-cfps-hub.cnf").content_string == conf_before
 
 
 def test_former_variable_name_is_refused(host, tmp_path):
     # An inventory written before the role existed: the setting must not be ignored silently.
     result = run_playbook(role_playbook(tmp_path, mysql_grants_bind_address="10.0.0.1", mysql_grants_port=3307))
-    assert result.returncode != 0
-    assert recap(result)["changed"] == 0
-    out = flat(result.stdout)
+    out = refused(result)
     assert "rename mysql_grants_bind_address, mysql_grants_port" in out
     assert "to mariadb_bind_address, mariadb_port" in out
     assert listeners(host) == ["127.0.0.1:3306", f"{BRIDGE}:3306"]

@@ -30,7 +30,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import ROOT, assert_check_mode_clean, instance_ip, reboot, tcp_open
+from conftest import ROOT, instance_ip, reboot, tcp_open
+from playbook import assert_check_mode_clean
 
 DOMAIN = "hub.example.test"
 # Browsed on a port other than 443, as the local demo and any port forward are
