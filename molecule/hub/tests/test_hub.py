@@ -4,6 +4,7 @@ A service token (hub_api_services in vars.yml) drives the REST API through the
 proxy on 127.0.0.1:8000, as an operator's script would.
 """
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -438,19 +439,32 @@ def test_writing_past_the_quota_fails_and_others_keep_writing(host, server):
     host.run(f"rm -f {HOMES}/alice-5f01/small.bin")
 
 
-def test_the_home_and_its_quota_outlive_the_server(host):
-    name = start_server(host, "carol")
-    host.run_expect([0], f"docker exec {name} sh -c 'echo kept > /home/jovyan/note.txt'")
-    stop_server(host, "carol")
-    assert host.run(f"docker inspect {name}").rc != 0  # the container went; the home stays
-    name = start_server(host, "carol")
+@contextlib.contextmanager
+def server_of(host, user):
+    """The user's notebook server (its container's name), stopped afterwards."""
+    name = start_server(host, user)
     try:
-        assert host.check_output(f"docker exec {name} cat /home/jovyan/note.txt") == "kept"
+        yield name
+    finally:
+        stop_server(host, user)
+
+
+def assert_quota_holds(host, name, user):
+    """Writing 200 MiB into the home stops at the quota with ENOSPC; the file goes after."""
+    try:
         written, err = fill(host, name, "/home/jovyan/big.bin", 200)
         assert err == ENOSPC and written <= QUOTA
     finally:
-        host.run(f"rm -f {HOMES}/carol/big.bin")
-        stop_server(host, "carol")
+        host.run(f"rm -f {HOMES}/{user}/big.bin")
+
+
+def test_the_home_and_its_quota_outlive_the_server(host):
+    with server_of(host, "carol") as name:
+        host.run_expect([0], f"docker exec {name} sh -c 'echo kept > /home/jovyan/note.txt'")
+    assert host.run(f"docker inspect {name}").rc != 0  # the container went; the home stays
+    with server_of(host, "carol") as name:
+        assert host.check_output(f"docker exec {name} cat /home/jovyan/note.txt") == "kept"
+        assert_quota_holds(host, name, "carol")
 
 
 def test_a_home_from_before_quotas_is_copied_in_and_kept(host):
@@ -463,30 +477,22 @@ def test_a_home_from_before_quotas_is_copied_in_and_kept(host):
         f"docker run --rm -v jupyterhub-user-dave:/home/jovyan {image} "
         "sh -c 'echo from-before > /home/jovyan/thesis.txt'",
     )
-    name = start_server(host, "dave")
-    try:
+    with server_of(host, "dave") as name:
         assert host.check_output(f"docker exec {name} cat /home/jovyan/thesis.txt") == "from-before"
         # The old volume is left as it was: the operator removes it.
         old = host.check_output("docker volume inspect -f '{{.Mountpoint}}' jupyterhub-user-dave")
         assert host.file(f"{old}/thesis.txt").content_string.strip() == "from-before"
-        written, err = fill(host, name, "/home/jovyan/big.bin", 200)
-        assert err == ENOSPC and written <= QUOTA
-    finally:
-        host.run(f"rm -f {HOMES}/dave/big.bin")
-        stop_server(host, "dave")
+        assert_quota_holds(host, name, "dave")
 
 
 def test_files_restored_into_a_homes_folder_are_taken_in(host):
     # A backup restored on a new host puts the files in the folder, with no image yet.
     host.run_expect([0], f"install -d -o 1000 -g 100 {HOMES}/erin && echo restored > {HOMES}/erin/paper.txt")
     host.run_expect([0], f"chown 1000:100 {HOMES}/erin/paper.txt")
-    name = start_server(host, "erin")
-    try:
+    with server_of(host, "erin") as name:
         assert host.check_output(f"docker exec {name} cat /home/jovyan/paper.txt") == "restored"
         assert host.run(f"mountpoint -q {HOMES}/erin").rc == 0
         assert host.file(f"{IMAGES}/erin.img").size == QUOTA
-    finally:
-        stop_server(host, "erin")
 
 
 def test_a_raised_quota_grows_the_home_and_the_reserve_refuses_a_new_one(host):

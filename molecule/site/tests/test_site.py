@@ -39,6 +39,8 @@ DOMAIN = "hub.example.test"
 # Origin with the Host nginx forwards, so a dropped port kills every kernel.
 PUBLIC_PORT = 18443
 ORIGIN = f"https://{DOMAIN}:{PUBLIC_PORT}"
+# The site's login page as the hub's OAuth redirect opens it.
+LOGIN_PAGE = re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id=")
 INVITE = "site-test-invite-2026"  # backend_invite_codes in converge.yml
 # A new researcher each run (4-16 of a-z, 0-9, _), so a re-run of verify on the
 # same instance starts from a fresh account and home.
@@ -139,12 +141,19 @@ def sample_count(host):
     return int(host.check_output("mysql -N -B -e 'SELECT COUNT(*) FROM cfps.person_2018'"))
 
 
+def submit(page, form, **fields):
+    """Fill the site's form #<form>-form and send it: the auth service's answer to /api/<form>."""
+    for name, value in fields.items():
+        page.fill(f"#{name}", value)
+    with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/{form}") as answer:
+        page.click(f"#{form}-form button[type=submit]")
+    return answer.value
+
+
 def log_in(page, user=USER, password=PASSWORD):
     """On the site's /login page (reached through the hub's OAuth redirect)."""
-    page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
-    page.fill("#username", user)
-    page.fill("#password", password)
-    page.click("#login-form button[type=submit]")
+    page.wait_for_url(LOGIN_PAGE)
+    submit(page, "login", username=user, password=password)
     page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/jupyter/user/{user}/lab"))
 
 
@@ -152,13 +161,9 @@ def register(page, user, password=PASSWORD):
     """Through the site's /register page; ends on /login, where the hub sent the new user."""
     if page.url != f"{ORIGIN}/register/":
         page.goto(f"{ORIGIN}/register/")
-    page.fill("#username", user)
-    page.fill("#password", password)
-    page.fill("#invite_code", INVITE)
-    with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/register") as answer:
-        page.click("#register-form button[type=submit]")
-    assert answer.value.status == 201, answer.value.text()
-    page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
+    answer = submit(page, "register", username=user, password=password, invite_code=INVITE)
+    assert answer.status == 201, answer.text()
+    page.wait_for_url(LOGIN_PAGE)
 
 
 # A GET from inside the page, as JupyterLab makes it: the page's cookies, the
@@ -333,12 +338,8 @@ def test_disabling_a_researcher_ends_the_open_lab_and_stops_the_server(host):
         # The open tab's cookies no longer reach a server, and a new login is refused.
         assert fetch_status(page, status_url) != 200
         page.goto(f"{ORIGIN}/jupyter/hub/login")
-        page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
-        page.fill("#username", user)
-        page.fill("#password", PASSWORD)
-        with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/login") as answer:
-            page.click("#login-form button[type=submit]")
-        assert answer.value.status == 403
+        page.wait_for_url(LOGIN_PAGE)
+        assert submit(page, "login", username=user, password=PASSWORD).status == 403
 
 
 def test_a_researcher_changes_the_password_in_the_browser(host):
@@ -347,23 +348,15 @@ def test_a_researcher_changes_the_password_in_the_browser(host):
     with browser_page(instance_ip(host)) as (page, problems):
         register(page, user)
         page.goto(f"{ORIGIN}/password/")
-        page.fill("#username", user)
-        page.fill("#password", PASSWORD)
-        page.fill("#new_password", new_password)
-        with page.expect_response(lambda r: r.url == f"{ORIGIN}/api/password") as answer:
-            page.click("#password-form button[type=submit]")
-        assert answer.value.status == 200, answer.value.text()
+        answer = submit(page, "password", username=user, password=PASSWORD, new_password=new_password)
+        assert answer.status == 200, answer.text()
         expect(page.locator("[data-form-status]")).to_contain_text("密码已修改")
         # The old password fails, the new one opens JupyterLab.
         page.goto(f"{ORIGIN}/jupyter/hub/login")
-        page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/login/?\?.*client_id="))
-        page.fill("#username", user)
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
+        page.wait_for_url(LOGIN_PAGE)
+        assert submit(page, "login", username=user, password=PASSWORD).status == 401
         expect(page.locator("#password-error")).to_have_text("用户名或密码错误。")
-        page.fill("#password", new_password)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(re.compile(rf"^{re.escape(ORIGIN)}/jupyter/user/{user}/lab"))
+        log_in(page, user, new_password)
         assert not [p for p in problems if "401" not in p], problems
 
 
