@@ -35,20 +35,24 @@ export class Form {
   }
 
   /**
-   * On submit: clear the messages, read and check the values, then `send`
-   * them with the button busy (a network failure is shown as such). `send`
-   * returns true when it leaves the page, and the button stays busy.
+   * On submit: clear the messages, read the fields (`values`) and `check`
+   * them, then `send` them with the button busy (a network failure is shown
+   * as such). `send` returns true when it leaves the page, and the button
+   * stays busy.
    */
-  onSubmit<V>(read: () => V, check: (values: V) => FieldError[], send: (values: V) => Promise<boolean>): void {
+  onSubmit<V extends Record<string, string>>(check: (values: V) => FieldError[], send: (values: V) => Promise<boolean>): void {
     this.el.addEventListener('submit', (event) => {
       event.preventDefault();
-      void this.run(read, check, send);
+      void this.run(check, send);
     });
   }
 
-  private async run<V>(read: () => V, check: (values: V) => FieldError[], send: (values: V) => Promise<boolean>): Promise<void> {
+  private async run<V extends Record<string, string>>(
+    check: (values: V) => FieldError[],
+    send: (values: V) => Promise<boolean>,
+  ): Promise<void> {
     this.clear();
-    const values = read();
+    const values = this.values() as V;
     const errors = check(values);
     if (errors.length > 0) {
       this.setFieldErrors(errors);
@@ -63,12 +67,18 @@ export class Form {
     this.setBusy(false);
   }
 
-  input(name: string): HTMLInputElement {
-    return this.el.querySelector(`[name="${name}"]`) as HTMLInputElement;
+  /** Every field's value; text fields trimmed, passwords as typed. */
+  values(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const field of this.fields) {
+      const input = this.input(field);
+      out[field] = input.type === 'password' ? input.value : input.value.trim();
+    }
+    return out;
   }
 
-  value(name: string): string {
-    return this.input(name).value;
+  input(name: string): HTMLInputElement {
+    return this.el.querySelector(`[name="${name}"]`) as HTMLInputElement;
   }
 
   has(field: string): boolean {

@@ -21,7 +21,6 @@ if (!hasAuthorizationRequest(params)) {
   window.location.replace(HUB_LOGIN_URL);
 } else {
   form.onSubmit(
-    () => ({ username: form.value('username').trim(), password: form.value('password') }),
     checkLogin,
     async (values) => {
       const result = await postJson('/api/login', { ...values, ...params }, lang());

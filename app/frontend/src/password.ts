@@ -11,21 +11,13 @@ initPage();
 
 const form = new Form('password-form', ['username', 'password', 'new_password'], 'password.submit', 'password.busy');
 
-form.onSubmit(
-  () => ({
-    username: form.value('username').trim(),
-    password: form.value('password'),
-    new_password: form.value('new_password'),
-  }),
-  checkPasswordChange,
-  async (values) => {
-    const result = await postJson('/api/password', values, lang());
-    if (result.status === 200) {
-      form.el.reset();
-      form.setStatus({ key: 'password.done' });
-    } else {
-      form.showServerError(result);
-    }
-    return false;
-  },
-);
+form.onSubmit(checkPasswordChange, async (values) => {
+  const result = await postJson('/api/password', values, lang());
+  if (result.status === 200) {
+    form.el.reset();
+    form.setStatus({ key: 'password.done' });
+  } else {
+    form.showServerError(result);
+  }
+  return false;
+});

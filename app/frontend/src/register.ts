@@ -11,21 +11,13 @@ initPage();
 
 const form = new Form('register-form', ['username', 'password', 'invite_code'], 'register.submit', 'register.busy');
 
-form.onSubmit(
-  () => ({
-    username: form.value('username').trim(),
-    password: form.value('password'),
-    invite_code: form.value('invite_code').trim(),
-  }),
-  checkRegistration,
-  async (values) => {
-    const result = await postJson('/api/register', values, lang());
-    if (result.status === 201) {
-      form.setStatus({ key: 'register.done' });
-      window.location.assign(HUB_LOGIN_URL);
-      return true;
-    }
-    form.showServerError(result);
-    return false;
-  },
-);
+form.onSubmit(checkRegistration, async (values) => {
+  const result = await postJson('/api/register', values, lang());
+  if (result.status === 201) {
+    form.setStatus({ key: 'register.done' });
+    window.location.assign(HUB_LOGIN_URL);
+    return true;
+  }
+  form.showServerError(result);
+  return false;
+});
