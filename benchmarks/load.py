@@ -83,6 +83,10 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+# The kernel protocol, shared with scripts/check_url.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from kernel_protocol import CellError, Request, execute  # noqa: E402
+
 PHASES = ["site", "authorize", "login", "callback", "spawn", "lab", "kernel", "sql", "stop"]
 SUMS = {"login_total": ["authorize", "login", "callback"], "to_kernel": ["spawn", "lab", "kernel"]}
 CODE = 'print("persons", int(sql("SELECT COUNT(*) FROM person_2018").iloc[0, 0]))'
@@ -336,51 +340,33 @@ class Researcher:
             max_msg_size=0,
         )
         try:
-            await self.request(ws, session_id, "kernel_info_request", {}, "kernel", self.run.args.kernel_timeout)
+            info = Request("kernel_info_request", {}, session_id, self.name)
+            await self.request(ws, info, "kernel", self.run.args.kernel_timeout)
         except BaseException:
             await ws.close()
             raise
         return ws, session_id
 
-    async def request(self, ws, session_id, msg_type, content, phase, timeout):
-        """Send a shell message; return (its reply, what it printed) once the kernel is idle again."""
-        msg_id = uuid.uuid4().hex
-        header = {
-            "msg_id": msg_id,
-            "msg_type": msg_type,
-            "session": session_id,
-            "username": self.name,
-            "version": "5.3",
-        }
-        await ws.send_json(
-            {"header": header, "parent_header": {}, "metadata": {}, "content": content, "channel": "shell"}
-        )
-        printed, reply, idle = [], None, False
+    async def request(self, ws, request, phase, timeout):
+        """Send a shell request; return (its reply, what it printed) once the kernel is idle again."""
+        await ws.send_str(request.text)
         deadline = time.monotonic() + timeout
-        while not (reply and idle):
+        while not request.done:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise Failure(f"{phase}:no answer", f"{msg_type} within {timeout} s")
+                raise Failure(f"{phase}:no answer", f"{request.msg_type} within {timeout} s")
             msg = await ws.receive(timeout=left)
             if msg.type != aiohttp.WSMsgType.TEXT:
                 raise Failure(f"{phase}:websocket closed", str(msg.type))
-            msg = json.loads(msg.data)
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, body = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                printed.append(body["text"])
-            elif kind == "error":
-                raise Failure(f"{phase}:cell error {body['ename']}", body["evalue"][:300])
-            elif kind == "status" and body["execution_state"] == "idle":
-                idle = True
-            elif kind.endswith("_reply"):
-                reply = body
-        return reply, "".join(printed)
+            try:
+                request.take(msg.data)
+            except CellError as err:
+                raise Failure(f"{phase}:cell error {err.ename}", err.evalue[:300]) from None
+        return request.reply, request.output
 
     async def sql(self, ws, session_id):
-        content = {"code": CODE, "silent": False, "store_history": True, "allow_stdin": False}
-        _, printed = await self.request(ws, session_id, "execute_request", content, "sql", self.run.args.cell_timeout)
+        cell = execute(CODE, session_id, self.name)
+        _, printed = await self.request(ws, cell, "sql", self.run.args.cell_timeout)
         words = printed.split()
         if len(words) != 2 or words[0] != "persons" or not words[1].isdigit() or int(words[1]) <= 0:
             raise Failure("sql:wrong output", printed[:200])

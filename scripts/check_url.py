@@ -40,6 +40,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from kernel_protocol import CellError, execute
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -159,30 +160,18 @@ def log_in(site, password, invite):
 
 
 def run_cell(ws, code, timeout=180):
-    """Send an execute_request; return what the cell printed."""
-    msg_id = uuid.uuid4().hex
-    header = {
-        "msg_id": msg_id,
-        "msg_type": "execute_request",
-        "session": uuid.uuid4().hex,
-        "username": USER,
-        "version": "5.3",
-    }
-    content = {"code": code, "silent": False, "store_history": False, "allow_stdin": False}
-    ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content, "channel": "shell"}))
-    printed, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        msg = json.loads(ws.recv(timeout=max(1, deadline - time.monotonic())))
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            printed.append(content["text"])
-        elif kind == "error":
-            raise CheckFailed(f"the cell failed: {content['ename']}: {content['evalue']}")
-        elif kind == "status" and content["execution_state"] == "idle":
-            return "".join(printed)
-    raise CheckFailed(f"the cell gave no answer within {timeout} s")
+    """Run a cell; return what it printed."""
+    request = execute(code, uuid.uuid4().hex, USER)
+    ws.send(request.text)
+    deadline = time.monotonic() + timeout
+    while not request.done:
+        if time.monotonic() >= deadline:
+            raise CheckFailed(f"the cell gave no answer within {timeout} s")
+        try:
+            request.take(ws.recv(timeout=max(1, deadline - time.monotonic())))
+        except CellError as err:
+            raise CheckFailed(f"the cell failed: {err}") from None
+    return request.output
 
 
 def check(site, password, invite):
