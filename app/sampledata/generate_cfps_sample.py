@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate the SYNTHETIC CFPS-shaped sample database (not real CFPS data).
 
-The output is a plain SQL dump with four tables: `person_2018`, `famecon_2018`
+The tables and their columns are in columns.csv beside this file. The output
+is a plain SQL dump with four tables: `person_2018`, `famecon_2018`
 (real CFPS 2018 variable names and codes, invented values), `labels_2018` (the
 value labels of their coded variables in Chinese and English, e.g. province
 names as the ECharts China map spells them) and `README`, which says in a row
@@ -23,6 +24,7 @@ roles/mysql_grants/files/ must equal this script's output; tests/ checks that.
 """
 
 import argparse
+import csv
 import datetime
 import hashlib
 import sys
@@ -137,45 +139,18 @@ LABELS = {
     "provcd18": [(code, zh, en) for code, (zh, en) in PROVINCE_NAMES.items()],
 }  # fmt: skip
 
-PERSON_COLUMNS = [
-    ("pid", "INT NOT NULL", "Person ID (synthetic: fid18*1000+101+k)"),
-    ("fid18", "INT NOT NULL", "Family ID 2018, joins famecon_2018"),
-    ("provcd18", "SMALLINT NOT NULL", "Province code (GB/T 2260)"),
-    ("countyid18", "SMALLINT NOT NULL", "County ID (synthetic)"),
-    ("urban18", "TINYINT NOT NULL", "1 urban, 0 rural"),
-    ("gender", "TINYINT NOT NULL", "1 male, 0 female"),
-    ("age", "SMALLINT NOT NULL", "Age in 2018"),
-    ("ibirthy", "SMALLINT NOT NULL", "Year of birth"),
-    ("cfps2018edu", "TINYINT NOT NULL", "Highest level: 1 illiterate .. 8 doctorate; -8 n/a"),
-    ("cfps2018eduy", "TINYINT NOT NULL", "Years of schooling; -8 n/a"),
-    ("qea0", "TINYINT NOT NULL", "Marital status: 1 never, 2 married, 3 cohabiting, 4 divorced, 5 widowed; -8 n/a"),
-    ("employ", "TINYINT NOT NULL", "1 employed, 0 unemployed, 3 out of the labour force; -8 n/a"),
-    ("income", "INT NOT NULL", "Personal yearly income, yuan; -8 n/a"),
-    ("qp201", "TINYINT NOT NULL", "Self-rated health: 1 excellent .. 5 poor; -8 n/a"),
-    ("qg303code", "SMALLINT NOT NULL", "Occupation of the main job (synthetic codes, see labels_2018); -8 n/a"),
-    ("qn12012", "TINYINT NOT NULL", "Life satisfaction: 1 very dissatisfied .. 5 very satisfied; -8 n/a"),
-    ("cyear", "SMALLINT NOT NULL", "Interview year"),
-    ("cmonth", "TINYINT NOT NULL", "Interview month"),
-    ("cday", "TINYINT NOT NULL", "Interview day of month"),
-]
-FAMECON_COLUMNS = [
-    ("fid18", "INT NOT NULL", "Family ID 2018 (synthetic)"),
-    ("provcd18", "SMALLINT NOT NULL", "Province code (GB/T 2260)"),
-    ("countyid18", "SMALLINT NOT NULL", "County ID (synthetic)"),
-    ("urban18", "TINYINT NOT NULL", "1 urban, 0 rural"),
-    ("familysize18", "TINYINT NOT NULL", "Family members in person_2018"),
-    ("fincome1", "INT NOT NULL", "Family net income, yuan"),
-    ("fincome1_per", "INT NOT NULL", "Family net income per member, yuan"),
-    ("expense", "INT NOT NULL", "Family yearly expenditure, yuan"),
-    ("total_asset", "INT NOT NULL", "Family net assets, yuan"),
-    ("fq2", "TINYINT NOT NULL", "Current housing: 1 fully owned, 2 partly owned, 3 public, 4 rented, 5 lent"),
-]
-LABEL_COLUMNS = [
-    ("variable", "VARCHAR(32) NOT NULL", "Variable name in person_2018 or famecon_2018"),
-    ("code", "INT NOT NULL", "Value of the variable"),
-    ("label_zh", "VARCHAR(32) NOT NULL", "Label in Chinese (provinces: the ECharts China map names)"),
-    ("label_en", "VARCHAR(64) NOT NULL", "Label in English"),
-]
+
+def read_columns():
+    """Each table's columns (name, SQL type, comment), from columns.csv beside this file."""
+    tables = {}
+    with Path(__file__).with_name("columns.csv").open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            tables.setdefault(row["table"], []).append((row["column"], row["type"], row["comment"]))
+    return tables
+
+
+COLUMNS = read_columns()
+PERSON_COLUMNS, FAMECON_COLUMNS, LABEL_COLUMNS = (COLUMNS[t] for t in ("person_2018", "famecon_2018", "labels_2018"))
 
 
 class SplitMix64:
