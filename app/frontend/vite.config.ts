@@ -1,6 +1,7 @@
 // Multi-page build: /index.html and /{login,register,password}/index.html, so a
 // plain static server (nginx: try_files $uri $uri/index.html) serves /login
 // /register and /password. Everything is bundled: the pages load nothing from other hosts.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
@@ -26,8 +27,36 @@ function pageWithoutSlash(): Plugin {
   };
 }
 
+// What pages share is written once, in partials/<name>.html, and put in at a
+// line `<!-- partial:<name> key=value ... -->` (with that line's indentation;
+// each {{key}} in the partial becomes its value), in the build and in the dev
+// server. A missing partial or value stops the build, naming it.
+function partial(indent: string, name: string, args: string): string {
+  const values = new Map(args.trim() ? args.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]) : []);
+  return readFileSync(resolve(root, 'partials', `${name}.html`), 'utf8')
+    .trimEnd()
+    .replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
+      const value = values.get(key);
+      if (value === undefined) throw new Error(`partials/${name}.html needs ${key}=…`);
+      return value;
+    })
+    .split('\n')
+    .map((line) => indent + line)
+    .join('\n');
+}
+
+function partials(): Plugin {
+  return {
+    name: 'cfps-partials',
+    transformIndexHtml: {
+      order: 'pre',
+      handler: (html) => html.replace(/^( *)<!-- partial:([a-z-]+)((?: [\w-]+=[^\s]+)*) -->$/gm, (_l, indent, name, args) => partial(indent, name, args)),
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [pageWithoutSlash()],
+  plugins: [partials(), pageWithoutSlash()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,
