@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
 import itertools
 import json
 import os
@@ -66,18 +64,15 @@ PASSWORD_2 = "Bench-Password-2025-abc"
 INVITE = "bench-invite-code"
 ENDPOINTS = ("health", "authorize", "login", "register", "password", "token", "userinfo", "logout")
 REPO = Path(__file__).resolve().parents[1]
+# The OAuth client the auth service's tests use (PKCE, the authorization request).
+sys.path.insert(0, str(REPO / "app" / "backend" / "tests"))
+from hub_client import authorization_params, pkce_pair  # noqa: E402
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def pkce() -> tuple[str, str]:
-    v = secrets.token_urlsafe(48)[:64]
-    c = base64.urlsafe_b64encode(hashlib.sha256(v.encode()).digest()).rstrip(b"=").decode()
-    return v, c
 
 
 def tree_env(tree: Path) -> dict[str, str]:
@@ -199,7 +194,7 @@ def mint_codes_main(cfg: str, username: str, n: int) -> None:
     with svc.db.write() as s:
         uid = s.execute(select(User.id).where(User.username == username)).scalar_one()
         for _ in range(n):
-            v, c = pkce()
+            v, c = pkce_pair()
             code = new_secret(32)
             s.execute(
                 insert(AuthCode).values(
@@ -292,15 +287,7 @@ def _ok(status: int, expected: int) -> int:
 
 def authz_params() -> dict[str, str]:
     """The hub's authorization request, with a challenge of its own."""
-    _, challenge = pkce()
-    return {
-        "client_id": "jupyterhub",
-        "redirect_uri": REDIRECT,
-        "response_type": "code",
-        "state": "bench",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    return authorization_params(pkce_pair()[1], "jupyterhub", REDIRECT, "bench")
 
 
 def login_caller(body: bytes):
