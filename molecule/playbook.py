@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 
+import yaml
+
 from conftest import INSTANCE, ROOT, SCENARIO_DIR
 
 
@@ -57,3 +59,14 @@ def assert_check_mode_clean(inventory=None):
     assert result.returncode == 0, result.stdout[-3000:]
     assert counts["changed"] == 0, f"check mode reports changes:\n{result.stdout[-5000:]}"
     assert counts["failed"] == 0
+
+
+def role_playbook(tmp_path, role, vars_files=(), gather_facts=False, **play_vars):
+    """A playbook with only `role`, the given vars files and variables at play level (like an
+    inventory's): a check that refuses does so in seconds, not after every role a converge runs first."""
+    play = {"name": f"{role} only", "hosts": "all", "gather_facts": gather_facts, "roles": [role], "vars": play_vars}
+    if vars_files:
+        play["vars_files"] = [str(path) for path in vars_files]
+    path = tmp_path / f"{role}-only.yml"
+    path.write_text(yaml.safe_dump([play]))
+    return path

@@ -1,10 +1,9 @@
 """Verify the mariadb role: where the server listens, before and after a reboot."""
 
 import pytest
-import yaml
 
 from conftest import instance_ip, probe_from_container, reboot, tcp_open
-from playbook import assert_check_mode_clean, refused, run_playbook
+from playbook import assert_check_mode_clean, refused, role_playbook, run_playbook
 
 BRIDGE = "172.17.0.1"
 
@@ -71,18 +70,10 @@ def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 
 
-def role_playbook(tmp_path, **play_vars):
-    """A playbook with only this role, and the given variables at play level (like an inventory's)."""
-    play = [{"name": "Role only", "hosts": "all", "gather_facts": False, "vars": play_vars, "roles": ["mariadb"]}]
-    path = tmp_path / "role.yml"
-    path.write_text(yaml.safe_dump(play))
-    return path
-
-
 @pytest.mark.parametrize("address", ["0.0.0.0", "127.0.0.1", "172.17.0", "hub.example.org"])  # noqa: S104
 def test_bad_bind_address_is_refused(host, tmp_path, address):
     conf_before = host.file("/etc/mysql/mariadb.conf.d/60-cfps-hub.cnf").content_string
-    result = run_playbook(role_playbook(tmp_path, mariadb_install_server=True, mariadb_bind_address=address))
+    result = run_playbook(role_playbook(tmp_path, "mariadb", mariadb_install_server=True, mariadb_bind_address=address))
     out = refused(result)
     assert "mariadb_bind_address must be the IPv4 address of the docker bridge" in out
     assert host.file("/etc/mysql/mariadb.conf.d/60-cfps-hub.cnf").content_string == conf_before
@@ -90,7 +81,9 @@ def test_bad_bind_address_is_refused(host, tmp_path, address):
 
 def test_former_variable_name_is_refused(host, tmp_path):
     # An inventory written before the role existed: the setting must not be ignored silently.
-    result = run_playbook(role_playbook(tmp_path, mysql_grants_bind_address="10.0.0.1", mysql_grants_port=3307))
+    result = run_playbook(
+        role_playbook(tmp_path, "mariadb", mysql_grants_bind_address="10.0.0.1", mysql_grants_port=3307)
+    )
     out = refused(result)
     assert "rename mysql_grants_bind_address, mysql_grants_port" in out
     assert "to mariadb_bind_address, mariadb_port" in out

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, SCENARIO_DIR, copy_in, error_code, mysql_from_container
-from playbook import assert_check_mode_clean, recap, refused, run_playbook
+from playbook import assert_check_mode_clean, recap, refused, role_playbook, run_playbook
 
 CONVERGE = SCENARIO_DIR / "converge.yml"
 # The test password and the account of converge.yml.
@@ -210,37 +210,24 @@ def test_check_mode_reports_no_changes():
     assert_check_mode_clean()
 
 
-def role_playbook(tmp_path, **role_vars):
-    """A playbook with only this role and the given variables."""
-    play = [
-        {
-            "name": "Role only",
-            "hosts": "all",
-            "gather_facts": False,
-            "roles": [{"role": "mysql_grants", "vars": role_vars}],
-        }
-    ]
-    path = tmp_path / "role.yml"
-    path.write_text(yaml.safe_dump(play))
-    return path
-
-
 def test_missing_password_fails_before_any_change(host, tmp_path):
-    result = run_playbook(role_playbook(tmp_path))
+    result = run_playbook(role_playbook(tmp_path, "mysql_grants"))
     refused(result)
     assert "mysql_grants_password" in result.stdout
     assert grants(host) == EXACTLY_SELECT
 
 
 def test_empty_password_is_refused(host, tmp_path):
-    result = run_playbook(role_playbook(tmp_path, mysql_grants_password=" "))  # noqa: S106
+    result = run_playbook(role_playbook(tmp_path, "mysql_grants", mysql_grants_password=" "))  # noqa: S106
     out = refused(result)
     assert "mysql_grants_password must be a non-empty string" in out
 
 
 def test_server_account_name_is_refused(host, tmp_path):
     """Pointed at root, the role would take its privileges away; every reserved name: tests/test_validation.py."""
-    result = run_playbook(role_playbook(tmp_path, mysql_grants_password=PASSWORD, mysql_grants_user="root"))
+    result = run_playbook(
+        role_playbook(tmp_path, "mysql_grants", mysql_grants_password=PASSWORD, mysql_grants_user="root")
+    )
     out = refused(result)
     assert "mysql_grants_user (group_vars/all.yml sets it from cfps_db_user) must be an account of its own" in out
     # root keeps every privilege.
