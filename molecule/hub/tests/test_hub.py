@@ -533,17 +533,17 @@ def test_servers_start_from_the_newest_build(host):
     assert ids["current"] == newest
 
 
-def hub_only(tmp_path, **extra):
+def hub_only(tmp_path):
     """The converge's hub play with the hub role alone (its checks refuse before
     any change, so the roles the converge runs first would only add minutes)."""
     plays = yaml.safe_load((SCENARIO_DIR / "converge.yml").read_text())
     play = next(play for play in plays if play["name"] == "Converge the hub")
     files = [SCENARIO_DIR / path for path in play["vars_files"]]
-    return role_playbook(tmp_path, "hub", files, play.get("gather_facts", True), **play["vars"], **extra)
+    return role_playbook(tmp_path, "hub", files, play.get("gather_facts", True), **play["vars"])
 
 
 def test_hub_refuses_a_missing_notebook_image(host, tmp_path):
-    result = run_playbook(hub_only(tmp_path, hub_notebook_image="cfps-hub/notebook:missing"))
+    result = run_playbook(hub_only(tmp_path), extra_vars={"hub_notebook_image": "cfps-hub/notebook:missing"})
     out = refused(result)
     assert (
         "hub_notebook_image cfps-hub/notebook:missing is not on this host: build it with the notebook_image role" in out
@@ -551,32 +551,34 @@ def test_hub_refuses_a_missing_notebook_image(host, tmp_path):
 
 
 def test_bad_capability_name_is_refused(host, tmp_path):
-    result = run_playbook(hub_only(tmp_path, hub_cap_drop=["CAP_NET_RAW"]))
+    result = run_playbook(hub_only(tmp_path), extra_vars={"hub_cap_drop": ["CAP_NET_RAW"]})
     out = refused(result)
     assert "hub_cap_drop a list of capability names such as ALL or NET_RAW, without CAP_" in out
 
 
 def test_bad_timeouts_are_refused(host, tmp_path):
-    result = run_playbook(hub_only(tmp_path, hub_oauth_connect_timeout=30, hub_oauth_request_timeout=20))
+    result = run_playbook(
+        hub_only(tmp_path), extra_vars={"hub_oauth_connect_timeout": 30, "hub_oauth_request_timeout": 20}
+    )
     out = refused(result)
     assert "hub_oauth_request_timeout at least as long (got 20)" in out
 
 
 def test_bad_memory_limit_is_refused(host, tmp_path):
     # "2GB" starts like a size: refused only if the whole value must match, as parse_bytes() wants.
-    result = run_playbook(hub_only(tmp_path, hub_mem_limit="2GB"))
+    result = run_playbook(hub_only(tmp_path), extra_vars={"hub_mem_limit": "2GB"})
     out = refused(result)
     assert "hub_mem_limit must be a size such as 2G or 512M (got 2GB)" in out
 
 
 def test_bad_home_quota_is_refused(host, tmp_path):
-    result = run_playbook(hub_only(tmp_path, hub_home_quota="10GB"))
+    result = run_playbook(hub_only(tmp_path), extra_vars={"hub_home_quota": "10GB"})
     out = refused(result)
     assert "hub_home_quota must be a size of at least 32M such as 10G or 512M, or empty for no quota (got 10GB)" in out
 
 
 def test_the_quota_cannot_be_taken_away_from_existing_homes(host, server, tmp_path):
-    result = run_playbook(hub_only(tmp_path, hub_home_quota=""))
+    result = run_playbook(hub_only(tmp_path), extra_vars={"hub_home_quota": ""})
     out = refused(result)
     assert "hub_home_quota is empty, but" in out
     assert "homes with a quota are in /var/lib/cfps-hub/homes" in out
