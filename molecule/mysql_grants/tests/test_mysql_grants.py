@@ -15,8 +15,10 @@ from conftest import ROOT, SCENARIO_DIR, copy_in, error_code, mysql_from_contain
 from playbook import assert_check_mode_clean, recap, refused, role_playbook, run_playbook
 
 CONVERGE = SCENARIO_DIR / "converge.yml"
-# The test password and the account of converge.yml.
-PASSWORD = yaml.safe_load(CONVERGE.read_text())[0]["roles"][-1]["vars"]["mysql_grants_password"]
+CONVERGE_PLAY = yaml.safe_load(CONVERGE.read_text())[0]
+# The converge's variables for mysql_grants, the test password among them.
+GRANTS_VARS = CONVERGE_PLAY["roles"][-1]["vars"]
+PASSWORD = GRANTS_VARS["mysql_grants_password"]
 USER = "jupyterhub"
 ACCOUNT = "'jupyterhub'@'172.17.0.%'"
 DATABASE = "cfps"
@@ -31,6 +33,13 @@ STAMP = re.search(
 ).group(1)
 # The first sample, as hosts deployed before the stamp hold it (no stamp, no labels_2018).
 OLD_SAMPLE = SCENARIO_DIR / "files" / "cfps_sample_2018_v1.sql"
+
+
+def grants_only(tmp_path):
+    """The converge's mysql_grants alone, with its variables: the roles before it
+    (common, docker, firewall, mariadb) hold neither the account nor the sample."""
+    files = [SCENARIO_DIR / path for path in CONVERGE_PLAY["vars_files"]]
+    return role_playbook(tmp_path, "mysql_grants", files, **GRANTS_VARS)
 
 
 def sql_from_container(host, statement, auth=PASSWORD):
@@ -123,7 +132,7 @@ def test_account_cannot_log_in_from_loopback(host):
     assert error_code(result) in (1045, 1130, 1698)
 
 
-def test_converge_takes_back_extra_privileges(host):
+def test_converge_takes_back_extra_privileges(host, tmp_path):
     as_root(
         host,
         f"GRANT INSERT, DELETE ON cfps.* TO {ACCOUNT}; "
@@ -135,7 +144,7 @@ def test_converge_takes_back_extra_privileges(host):
     assert grants(host) != EXACTLY_SELECT
     assert error_code(sql_from_container(host, "SELECT 1")) == 1045
 
-    result = run_playbook(CONVERGE)
+    result = run_playbook(grants_only(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap(result)["changed"] >= 1
     assert grants(host) == EXACTLY_SELECT
@@ -157,7 +166,7 @@ def sample_comments(host):
     return dict(line.split("\t", 1) for line in result.stdout_bytes.decode("utf-8").splitlines())
 
 
-def test_older_sample_is_replaced(host):
+def test_older_sample_is_replaced(host, tmp_path):
     """A host that holds the first sample (no stamp, no labels_2018) gets the current one."""
     as_root(host, "DROP TABLE " + ", ".join(f"cfps.{t}" for t in SAMPLE_TABLES))
     copy_in(OLD_SAMPLE, "/tmp/old-sample.sql")
@@ -166,7 +175,7 @@ def test_older_sample_is_replaced(host):
     assert sorted(old) == ["README", "famecon_2018", "person_2018"]
     assert not any("[sample " in c for c in old.values())
 
-    result = run_playbook(CONVERGE)
+    result = run_playbook(grants_only(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap(result)["changed"] >= 1
     new = sample_comments(host)
@@ -176,7 +185,7 @@ def test_older_sample_is_replaced(host):
     assert select(host, "SELECT COUNT(*) FROM README") == str(README_ROWS)
     assert select(host, "SELECT COUNT(DISTINCT cmonth) FROM person_2018") == "7"
 
-    again = run_playbook(CONVERGE)
+    again = run_playbook(grants_only(tmp_path))
     assert again.returncode == 0, again.stdout[-3000:]
     assert recap(again)["changed"] == 0, again.stdout[-5000:]
 
@@ -194,9 +203,9 @@ def foreign_person_table(host):
     as_root(host, "DROP TABLE cfps.person_2018; RENAME TABLE cfps.person_2018_kept TO cfps.person_2018")
 
 
-def test_table_that_is_not_the_sample_is_refused_untouched(host, foreign_person_table):
+def test_table_that_is_not_the_sample_is_refused_untouched(host, foreign_person_table, tmp_path):
     before = sample_comments(host)
-    result = run_playbook(CONVERGE)
+    result = run_playbook(grants_only(tmp_path))
     out = refused(result)
     assert "holds person_2018 without the label" in out
     assert "Real CFPS tables are never overwritten" in out
